@@ -1,0 +1,115 @@
+"""The public rental housing service portal."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask
+
+from portal.config import CONFIGS, Config, instance_secret
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(
+    config: type[Config] | str | None = None, *, instance_path: str | None = None, **overrides
+) -> Flask:
+    """Build the application. ``config`` is a Config class or one of ``production``,
+    ``development``, ``test`` (default: ``PORTAL_ENV`` or production); ``overrides`` are
+    settings that win over the class."""
+    app = Flask(
+        __name__,
+        instance_path=instance_path
+        or os.environ.get("PORTAL_INSTANCE_PATH")
+        or str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    configure(app, config, overrides)
+    register_extensions(app)
+    register_blueprints(app)
+    register_request_hooks(app)
+    register_cli(app)
+    return app
+
+
+def configure(app: Flask, config, overrides: dict) -> None:
+    if config is None or isinstance(config, str):
+        config = CONFIGS[config or os.environ.get("PORTAL_ENV", "production")]
+    app.config.from_object(config)
+    app.config.update(overrides)
+    instance = Path(app.instance_path)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = instance_secret(app.instance_path, "secret_key")
+    if not app.config.get("DATA_KEY"):
+        app.config["DATA_KEY"] = instance_secret(app.instance_path, "data_key")
+    if not app.config.get("SQLALCHEMY_DATABASE_URI"):
+        instance.mkdir(parents=True, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{instance / 'portal.db'}"
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
+    if uri.startswith("postgresql://"):  # psycopg 3 is the driver we ship
+        app.config["SQLALCHEMY_DATABASE_URI"] = (
+            "postgresql+psycopg://" + uri[len("postgresql://") :]
+        )
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("REDIS_URL") or "memory://")
+    if app.config.get("PROXY_HOPS") is None:
+        app.config["PROXY_HOPS"] = int(os.environ.get("PORTAL_PROXY_HOPS", "0"))
+
+
+def register_extensions(app: Flask) -> None:
+    from portal.accounts import hashing
+    from portal.accounts.sessions import load_session_user
+    from portal.core import dbsetup, i18n
+    from portal.core.crypto import DataProtector
+    from portal.extensions import babel, csrf, db, limiter, login_manager, migrate
+
+    if app.config["PROXY_HOPS"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    app.extensions["portal.protector"] = DataProtector(app.config["DATA_KEY"])
+    db.init_app(app)
+    dbsetup.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    csrf.init_app(app)
+    babel.init_app(
+        app,
+        locale_selector=i18n.select_locale,
+        default_translation_directories=str(ROOT / "translations"),
+    )
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    login_manager.session_protection = None  # our server-side sessions do this job
+    login_manager.request_loader(load_session_user)
+    login_manager.login_view = "accounts.login"
+    hashing.init_app(app)
+    i18n.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from portal.accounts.views import bp as accounts_bp
+    from portal.admin.views import bp as admin_bp
+    from portal.api import init_api
+    from portal.public.views import bp as public_bp
+    from portal.staff.views import bp as staff_bp
+
+    app.register_blueprint(public_bp)
+    app.register_blueprint(accounts_bp)
+    app.register_blueprint(staff_bp)
+    app.register_blueprint(admin_bp)
+    init_api(app)
+
+
+def register_request_hooks(app: Flask) -> None:
+    from portal.core import access, web
+
+    access.register(app)
+    web.register(app)
+
+
+def register_cli(app: Flask) -> None:
+    from portal.cli import portal_cli
+
+    app.cli.add_command(portal_cli)

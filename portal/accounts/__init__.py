@@ -1,0 +1,1 @@
+"""Accounts: residents, staff roles, sign-in, sessions, second factor, API tokens."""

@@ -1,0 +1,54 @@
+"""Forms of the administration pages."""
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import SelectField, SelectMultipleField, StringField
+from wtforms.validators import InputRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from portal.accounts.forms import REQUIRED
+from portal.accounts.roles import STAFF_ROLES
+from portal.verification.departments import Department
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class StaffForm(FlaskForm):
+    role = SelectField(_l("Role"), choices=[(r.value, r.label) for r in STAFF_ROLES])
+    username = StringField(
+        _l("Sign-in name"),
+        [InputRequired(REQUIRED), Length(max=64)],
+        description=_l("Letters, digits, dots, dashes or underscores, e.g. li.ming"),
+    )
+    real_name = StringField(_l("Name"), [InputRequired(REQUIRED), Length(max=64)])
+    districts = MultiCheckboxField(
+        _l("Districts (housing officers)"), choices=[], validate_choice=False
+    )
+    department = SelectField(
+        _l("Department (department reviewers)"),
+        choices=[("", "—"), *Department.choices()],
+        validators=[Optional()],
+    )
+    mobile = StringField(_l("Mobile number"), [Optional(), Length(max=20)])
+    email = StringField(_l("E-mail"), [Optional(), Length(max=254)])
+
+
+class ReasonForm(FlaskForm):
+    reason = StringField(_l("Reason"), [InputRequired(REQUIRED), Length(max=200)])
+
+
+class ActionForm(FlaskForm):
+    """A button that changes state: CSRF only."""
+
+
+class AuditFilterForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET search form changes nothing
+
+    event = StringField(_l("Event"), [Optional(), Length(max=64)])
+    actor = StringField(_l("Actor"), [Optional(), Length(max=120)])
+    object_type = StringField(_l("Object type"), [Optional(), Length(max=64)])
+    object_id = StringField(_l("Object id"), [Optional(), Length(max=64)])

@@ -1,0 +1,38 @@
+"""The JSON API at ``/api/v1`` (flask-smorest): OpenAPI 3 generated from the code."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from portal.core.access import declare_public
+from portal.extensions import api, csrf
+
+
+def init_api(app: Flask) -> None:
+    from portal.api import docs, views
+
+    app.config.setdefault(
+        "API_SPEC_OPTIONS",
+        {
+            "info": {
+                "description": (
+                    "API of the public rental housing portal for the city's service app "
+                    "and partner agencies. Authenticate with a bearer token from "
+                    "`POST /api/v1/auth/token` (residents and staff) or "
+                    "`POST /api/v1/auth/client-token` (partner agencies). Errors are "
+                    "RFC 9457 problem documents."
+                )
+            },
+            "components": {
+                "securitySchemes": {
+                    "bearerAuth": {"type": "http", "scheme": "bearer"},
+                }
+            },
+        },
+    )
+    api.init_app(app)
+    for blp in views.blueprints:
+        api.register_blueprint(blp, url_prefix="/api/v1")
+        csrf.exempt(blp)  # bearer tokens only; cookies never authenticate the API
+    app.register_blueprint(docs.bp)
+    declare_public(app, "api-docs.openapi_json")

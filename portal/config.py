@@ -1,0 +1,110 @@
+"""Settings: defaults in classes, secrets and URLs from ``PORTAL_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import timedelta
+from pathlib import Path
+from typing import ClassVar
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"PORTAL_{name}", default)
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = _env(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def instance_secret(instance_path: str, filename: str, nbytes: int = 32) -> str:
+    """Read a secret kept in ``instance/``, creating it on first run.
+
+    A fresh install must never run with a secret shipped in the code, and an operator who
+    gives no secret should not have to invent one: the file is made once, readable only by
+    the owner, and kept across restarts so sessions and encrypted data stay valid.
+    """
+    path = Path(instance_path) / filename
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_urlsafe(nbytes))
+    return path.read_text().strip()
+
+
+class Config:
+    """Production-safe defaults. Everything an operator changes comes from the environment."""
+
+    TESTING = False
+    SECRET_KEY: str | None = _env("SECRET_KEY")
+    # Master key for personal data (AES-GCM) and its blind index, base64 or any long string.
+    DATA_KEY: str | None = _env("DATA_KEY")
+    SQLALCHEMY_DATABASE_URI: str | None = _env("DATABASE_URL")
+    SQLALCHEMY_ENGINE_OPTIONS: ClassVar[dict] = {"pool_pre_ping": True}
+    REDIS_URL: str | None = _env("REDIS_URL")
+
+    # Cookies and sessions (SECURITY.md A5)
+    SESSION_COOKIE_NAME = "portal_session"
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _env_bool("SECURE_COOKIES", True)
+    PERMANENT_SESSION_LIFETIME = timedelta(hours=12)
+    IDLE_TIMEOUT_STAFF = timedelta(minutes=15)
+    IDLE_TIMEOUT_RESIDENT = timedelta(minutes=30)
+    REMEMBER_COOKIE_DURATION = timedelta(0)
+    HSTS = _env_bool("HSTS", True)
+
+    # Sign-in throttling (SECURITY.md A3)
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_LOCK_MINUTES = 15
+    LOGIN_RATE_LIMIT = "10 per 5 minutes"
+    RATELIMIT_HEADERS_ENABLED = True
+    RATELIMIT_STRATEGY = "moving-window"
+
+    # Password hashing (SECURITY.md A2): argon2id, RFC 9106 / OWASP second choice or stronger
+    ARGON2_TIME_COST = 3
+    ARGON2_MEMORY_COST = 65536  # KiB
+    ARGON2_PARALLELISM = 1
+
+    MAX_CONTENT_LENGTH = 10 * 1024 * 1024 + 64 * 1024  # 10 MiB uploads plus form fields
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the server-side session
+    BABEL_DEFAULT_LOCALE = "zh_Hans_CN"
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    LANGUAGES = ("zh_Hans_CN", "en")
+    CITY_NAME = _env("CITY_NAME", "桂林市")
+
+    API_TITLE = "Public rental housing portal API"
+    API_VERSION = "v1"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/api/v1"
+    OPENAPI_JSON_PATH = "openapi.json"
+    API_TOKEN_HOURS = 12
+
+
+class DevelopmentConfig(Config):
+    """``make run``: local HTTP, so cookies cannot be Secure."""
+
+    SESSION_COOKIE_SECURE = _env_bool("SECURE_COOKIES", False)
+    HSTS = False
+
+
+class TestConfig(Config):
+    """Fast hashing and a throwaway database; everything else as in production."""
+
+    TESTING = True
+    SECRET_KEY = "test-secret-key-not-for-production"  # noqa: S105
+    DATA_KEY = "test-data-key-not-for-production"
+    # tests/conftest.py sets the database: a file per run, or TEST_DATABASE_URL
+    SESSION_COOKIE_SECURE = False
+    HSTS = False
+    ARGON2_TIME_COST = 2  # SECURITY.md A2 minimum, with the minimum memory, to keep tests fast
+    ARGON2_MEMORY_COST = 19456
+    RATELIMIT_STORAGE_URI = "memory://"
+    SERVER_NAME = "portal.test"
+
+
+CONFIGS = {"production": Config, "development": DevelopmentConfig, "test": TestConfig}

@@ -1,0 +1,1 @@
+"""Shared foundations: database base and types, errors, security, i18n, audit."""

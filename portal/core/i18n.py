@@ -1,0 +1,52 @@
+"""Locale choice: the user's setting, then the ``locale`` cookie, then Accept-Language."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, request
+from flask_babel import get_locale
+from flask_login import current_user
+
+LOCALE_COOKIE = "locale"
+CARE_COOKIE = "care_mode"
+LANGUAGE_NAMES = {"zh_Hans_CN": "中文", "en": "English"}
+HTML_LANG = {"zh_Hans_CN": "zh-Hans", "en": "en"}
+
+
+def _supported(value: str | None) -> str | None:
+    return value if value in current_app.config["LANGUAGES"] else None
+
+
+def select_locale() -> str:
+    if current_user and current_user.is_authenticated and _supported(current_user.locale):
+        return current_user.locale
+    cookie = _supported(request.cookies.get(LOCALE_COOKIE))
+    if cookie:
+        return cookie
+    # Accept-Language says zh-CN / zh-Hans / en-US; map languages onto our catalogues.
+    best = request.accept_languages.best_match(["zh", "zh-CN", "zh-Hans", "en"])
+    if best and best.startswith("en"):
+        return "en"
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def current_locale() -> str:
+    loc = get_locale()
+    return "en" if loc is not None and loc.language == "en" else "zh_Hans_CN"
+
+
+def care_mode_on() -> bool:
+    if current_user and current_user.is_authenticated:
+        return bool(current_user.care_mode)
+    return request.cookies.get(CARE_COOKIE) == "1"
+
+
+def init_app(app: Flask) -> None:
+    @app.context_processor
+    def _i18n_context() -> dict:
+        loc = current_locale()
+        return {
+            "current_locale": loc,
+            "html_lang": HTML_LANG[loc],
+            "language_names": LANGUAGE_NAMES,
+            "care_mode": care_mode_on(),
+        }

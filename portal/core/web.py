@@ -1,0 +1,149 @@
+"""The web edge: one commit per request, security headers, and error pages/documents."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, current_app, flash, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from werkzeug.exceptions import HTTPException
+
+from portal.core.errors import PortalError, TooManyAttempts
+from portal.extensions import db
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "font-src 'self'; connect-src 'self'; form-action 'self'; object-src 'none'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+
+
+def is_api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+def security_headers(response: Response) -> Response:
+    """SECURITY.md C5: on every response, error pages included."""
+    h = response.headers
+    h.setdefault("Content-Security-Policy", CSP)
+    h["X-Content-Type-Options"] = "nosniff"
+    h["Referrer-Policy"] = "same-origin"
+    h["X-Frame-Options"] = "DENY"
+    h["Cross-Origin-Opener-Policy"] = "same-origin"
+    h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=(), payment=()"
+    if current_app.config.get("HSTS"):
+        h["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
+    if request.endpoint != "static":
+        # Pages may hold personal data: never cached by the browser or a proxy.
+        h["Cache-Control"] = "no-store"
+        h["Pragma"] = "no-cache"
+    return response
+
+
+def commit_request(response: Response) -> Response:
+    """The one place a request's work is committed; anything failing was rolled back."""
+    if response.status_code < 500:
+        db.session.commit()
+    else:
+        db.session.rollback()
+    return response
+
+
+# Shown for HTTP errors, translated when rendered.
+ERROR_TEXTS = {
+    400: (
+        _l("Bad request"),
+        _l("The request could not be understood. Please go back and try again."),
+    ),
+    401: (_l("Please sign in"), _l("You need to sign in to continue.")),
+    403: (_l("Not allowed"), _l("You do not have permission to see this page.")),
+    404: (_l("Not found"), _l("This page or record does not exist, or you may not see it.")),
+    405: (_l("Not allowed"), _l("This action is not possible here.")),
+    409: (_l("Conflict"), _l("This conflicts with the current state of the record.")),
+    413: (_l("Too large"), _l("The file or form is too large. Files may be at most 10 MB.")),
+    422: (_l("Invalid input"), _l("Some of the information given is not valid.")),
+    429: (_l("Too many attempts"), _l("Too many attempts. Please wait and try again.")),
+    500: (_l("Something went wrong"), _l("An unexpected error occurred. It has been recorded.")),
+}
+
+
+def problem(status: int, title: str, detail: str, **extra) -> Response:
+    """An RFC 9457 problem document."""
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    resp = jsonify(body)
+    resp.status_code = status
+    resp.mimetype = "application/problem+json"
+    return resp
+
+
+def _texts(status: int) -> tuple[str, str]:
+    title, detail = ERROR_TEXTS.get(status, ERROR_TEXTS[500 if status >= 500 else 400])
+    return str(title), str(detail)
+
+
+def handle_http_error(exc: HTTPException):
+    status = exc.code or 500
+    title, detail = _texts(status)
+    if status == 400 and getattr(exc, "description", "").startswith("The CSRF"):
+        detail = _("The form has expired. Please reload the page and submit it again.")
+    headers = {}
+    retry = exc.get_headers() if hasattr(exc, "get_headers") else []
+    for k, v in retry:
+        if k.lower() == "retry-after":
+            headers["Retry-After"] = v
+    if status == 429 and "Retry-After" not in headers:
+        headers["Retry-After"] = "60"
+    if is_api_request():
+        resp = problem(status, title, detail)
+    else:
+        resp = current_app.make_response(
+            (
+                render_template("errors/error.html", status=status, title=title, detail=detail),
+                status,
+            )
+        )
+    if status == 405 and hasattr(exc, "valid_methods") and exc.valid_methods:
+        resp.headers["Allow"] = ", ".join(exc.valid_methods)
+    resp.headers.update(headers)
+    return resp
+
+
+def handle_portal_error(exc: PortalError):
+    """A domain error that reached the edge without a view handling it."""
+    db.session.rollback()
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else {}
+    if is_api_request():
+        extra = {"code": exc.code}
+        if exc.field:
+            extra["errors"] = {exc.field: [str(exc.message)]}
+        resp = problem(exc.status, _texts(exc.status)[0], str(exc.message), **extra)
+        resp.headers.update(headers)
+        return resp
+    title = _texts(exc.status)[0]
+    return (
+        render_template("errors/error.html", status=exc.status, title=title, detail=str(exc)),
+        exc.status,
+        headers,
+    )
+
+
+def handle_unexpected(exc: Exception):
+    db.session.rollback()
+    current_app.logger.exception("unhandled error")
+    if current_app.testing and current_app.config.get("PROPAGATE_UNEXPECTED", True):
+        raise exc
+    title, detail = _texts(500)
+    if is_api_request():
+        return problem(500, title, detail)
+    return render_template("errors/error.html", status=500, title=title, detail=detail), 500
+
+
+def flash_error(exc: PortalError) -> None:
+    flash(str(exc), "error")
+
+
+def register(app: Flask) -> None:
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(PortalError, handle_portal_error)
+    app.register_error_handler(Exception, handle_unexpected)
+    app.after_request(commit_request)
+    app.after_request(security_headers)

@@ -1,0 +1,1 @@
+"""The staff workbench: each role's start page and scope."""

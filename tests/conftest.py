@@ -1,0 +1,139 @@
+"""Test harness.
+
+The schema is made once per run by the migrations (what production runs), in a database of
+its own per xdist worker: a SQLite file, or a fresh PostgreSQL database when
+``TEST_DATABASE_URL`` is set. Each test runs inside one outer transaction that is rolled back
+at its end; the application's commits become savepoints.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import re
+
+import pytest
+import sqlalchemy as sa
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from flask_sqlalchemy.session import Session
+
+from portal import create_app
+from portal.config import TestConfig
+from portal.extensions import db as _db
+from portal.extensions import limiter
+
+pytest_plugins = ["tests.factories.fixtures"]
+
+CSRF_RE = re.compile(
+    r'name="csrf_token" type="hidden" value="([^"]+)"|'
+    r'type="hidden" name="csrf_token" value="([^"]+)"'
+)
+
+
+class PortalClient(FlaskClient):
+    """A test client whose requests each get their own application context, as in a real
+    server: nothing a test holds (``g``, the signed-in user) leaks into a request."""
+
+    def open(self, *args, **kwargs):
+        return contextvars.Context().run(super().open, *args, **kwargs)
+
+    def csrf_token(self) -> str:
+        html = self.get("/privacy").get_data(as_text=True)
+        m = CSRF_RE.search(html)
+        assert m, "no CSRF token on the page"
+        return m.group(1) or m.group(2)
+
+    def post_form(self, url: str, data: dict | None = None, **kwargs):
+        """POST like a browser: with the CSRF token of the current session."""
+        payload = {"csrf_token": self.csrf_token(), **(data or {})}
+        return self.post(url, data=payload, **kwargs)
+
+
+class ConnectionSession(Session):
+    """Flask-SQLAlchemy's session picks an engine per model; in tests everything must go
+    through the one connection that holds the test's transaction."""
+
+    def get_bind(self, mapper=None, clause=None, bind=None, **kwargs):
+        return bind if bind is not None else self.bind
+
+
+def _postgres_url(base: str, worker: str) -> str:
+    url = sa.make_url(base)
+    name = f"{url.database}_portal_{worker}"
+    admin = sa.create_engine(url.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    admin.dispose()
+    return url.set(drivername="postgresql+psycopg", database=name).render_as_string(
+        hide_password=False
+    )
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory, worker_id) -> str:
+    import os
+
+    base = os.environ.get("TEST_DATABASE_URL")
+    if base:
+        return _postgres_url(base, worker_id)
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'portal.db'}"
+
+
+@pytest.fixture(scope="session")
+def app(database_url, tmp_path_factory):
+    app = create_app(
+        TestConfig,
+        instance_path=str(tmp_path_factory.mktemp("instance")),
+        SQLALCHEMY_DATABASE_URI=database_url,
+    )
+    app.test_client_class = PortalClient
+    with app.app_context():
+        upgrade()
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _isolated(request, app):
+    """Every test in a transaction rolled back at its end, with a request context pushed."""
+    if "no_transaction" in request.keywords:
+        yield
+        return
+    with app.app_context():
+        engine = _db.engine
+    connection = engine.connect()
+    outer = connection.begin()
+    original = _db.session
+    _db.session = _db._make_scoped_session(
+        {
+            "bind": connection,
+            "join_transaction_mode": "create_savepoint",
+            "class_": ConnectionSession,
+        }
+    )
+    ctx = app.test_request_context()
+    ctx.push()
+    limiter.reset()
+    try:
+        yield
+    finally:
+        _db.session.remove()
+        ctx.pop()
+        _db.session = original
+        outer.rollback()
+        connection.close()
+
+
+@pytest.fixture
+def db():
+    return _db
+
+
+@pytest.fixture
+def client(app) -> PortalClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def is_postgres(app) -> bool:
+    return _db.engine.dialect.name == "postgresql"
