@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, RadioField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length
 
+from portal.core.forms import choices
 from portal.core.i18n import LANGUAGE_NAMES
 
 REQUIRED = _l("This field is required.")
@@ -68,5 +69,5 @@ class ChangePasswordForm(FlaskForm):
 
 
 class PreferencesForm(FlaskForm):
-    locale = RadioField(_l("Language"), choices=list(LANGUAGE_NAMES.items()))
+    locale = RadioField(_l("Language"), choices=choices(LANGUAGE_NAMES.items()))
     care_mode = BooleanField(_l("Large text and high contrast (关怀模式)"))

@@ -120,7 +120,7 @@ def register_resident(
         )
     )
     if exists:
-        raise DuplicateAccount()
+        raise DuplicateAccount(field="id_number")
     user = User(
         role=Role.RESIDENT,
         real_name=real_name,
@@ -137,7 +137,7 @@ def register_resident(
             db.session.add(user)
             db.session.flush()
     except IntegrityError as exc:  # registered concurrently a moment ago
-        raise DuplicateAccount() from exc
+        raise DuplicateAccount(field="id_number") from exc
     audit.record("account.register", actor=user, obj=user)
     return user
 

@@ -63,7 +63,7 @@ def check_code(user: User, code: str) -> None:
     if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
         throttle.record_failure(key)
         audit.record("auth.second_factor", actor=user, obj=user, result="failure")
-        raise ValidationFailed(BAD_CODE, field="code")
+        raise ValidationFailed(BAD_CODE, field="code", persist=True)
     throttle.clear(key)
     user.totp_last_step = step
     audit.record("auth.second_factor", actor=user, obj=user)

@@ -65,6 +65,7 @@ def register():
     if current_user.is_authenticated:
         return redirect(url_for(home_endpoint(current_user)))
     form = RegisterForm()
+    status = 200
     if form.validate_on_submit():
         try:
             user = services.register_resident(
@@ -76,11 +77,13 @@ def register():
             )
         except PortalError as exc:
             show_error(form, exc)
+            status = exc.status
         else:
             start_session(user)
             flash(_("Welcome! Your account is ready."), "success")
             return redirect(url_for("accounts.dashboard"))
-    status = 422 if form.errors else 200
+    elif form.is_submitted():
+        status = 422
     return render_template("accounts/register.html", form=form), status
 
 
@@ -185,6 +188,7 @@ def change_password():
     if auth.pending_endpoint() not in (None, "accounts.change_password"):
         return redirect(url_for(auth.pending_endpoint()))
     form = ChangePasswordForm()
+    status = 200
     if form.validate_on_submit():
         try:
             services.change_password(
@@ -192,10 +196,12 @@ def change_password():
             )
         except PortalError as exc:
             show_error(form, exc)
+            status = exc.status
         else:
             flash(_("Your password is changed. Other sign-ins have been ended."), "success")
             return redirect(url_for(home_endpoint(user)))
-    status = 422 if form.errors else 200
+    elif form.is_submitted():
+        status = 422
     return render_template("accounts/change_password.html", form=form), status
 
 

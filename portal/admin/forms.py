@@ -8,6 +8,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.accounts.forms import REQUIRED
 from portal.accounts.roles import STAFF_ROLES
+from portal.core.forms import choices
 from portal.verification.departments import Department
 
 
@@ -17,7 +18,7 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 class StaffForm(FlaskForm):
-    role = SelectField(_l("Role"), choices=[(r.value, r.label) for r in STAFF_ROLES])
+    role = SelectField(_l("Role"), choices=choices(STAFF_ROLES))
     username = StringField(
         _l("Sign-in name"),
         [InputRequired(REQUIRED), Length(max=64)],
@@ -29,7 +30,7 @@ class StaffForm(FlaskForm):
     )
     department = SelectField(
         _l("Department (department reviewers)"),
-        choices=[("", "—"), *Department.choices()],
+        choices=[*choices([("", "—")]), *choices(Department)],
         validators=[Optional()],
     )
     mobile = StringField(_l("Mobile number"), [Optional(), Length(max=20)])

@@ -17,9 +17,10 @@ from portal.core.access import allow
 from portal.core.audit import AuditEvent
 from portal.core.clock import utcnow
 from portal.core.errors import PortalError
-from portal.core.forms import show_error
+from portal.core.forms import choices, show_error
 from portal.core.i18n import current_locale
 from portal.core.scope import load_in_scope
+from portal.core.web import discard_failed_work
 from portal.extensions import db
 from portal.verification.departments import Department
 
@@ -64,10 +65,10 @@ def accounts():
 def _staff_form() -> StaffForm:
     form = StaffForm()
     loc = current_locale()
-    form.districts.choices = [
+    form.districts.choices = choices(
         (d.code, d.name(loc))
         for d in db.session.scalars(sa.select(District).order_by(District.sort_order))
-    ]
+    )
     return form
 
 
@@ -75,6 +76,7 @@ def _staff_form() -> StaffForm:
 @allow(Role.ADMIN)
 def create_staff():
     form = _staff_form()
+    status = 200
     if form.validate_on_submit():
         try:
             new = services.create_staff(
@@ -89,10 +91,12 @@ def create_staff():
             )
         except PortalError as exc:
             show_error(form, exc)
+            status = exc.status
         else:
             # Shown once, on the response to the POST; never stored in clear.
             return render_template("admin/staff_created.html", new=new)
-    status = 422 if form.errors else 200
+    elif form.is_submitted():
+        status = 422
     return render_template("admin/staff_form.html", form=form), status
 
 
@@ -135,6 +139,7 @@ def _act(user_id: int, action, done_message: str):
         try:
             action(_actor(), user)
         except PortalError as exc:
+            discard_failed_work(exc)
             flash(str(exc), "error")
         else:
             flash(done_message, "success")

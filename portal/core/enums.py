@@ -16,11 +16,6 @@ class TitledEnum(StrEnum):
         obj.label = label if label is not None else value
         return obj
 
-    @classmethod
-    def choices(cls) -> list[tuple[str, object]]:
-        """``(value, label)`` pairs for select fields."""
-        return [(m.value, m.label) for m in cls]
-
 
 def enum_type(enum_cls: type[TitledEnum], name: str) -> sa.Enum:
     """A portable column type: VARCHAR plus a named CHECK constraint listing the values."""

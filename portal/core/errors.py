@@ -7,16 +7,26 @@ from flask_babel import lazy_gettext as _l
 
 
 class PortalError(Exception):
-    """Base of every error a person may be shown."""
+    """Base of every error a person may be shown.
+
+    When one reaches the edge, whatever the failed action wrote is rolled back, unless the
+    error is raised with ``persist=True``: then what was recorded on purpose before raising
+    (a failed sign-in's count and audit event) is committed with the answer.
+    """
 
     status = 400
     code = "bad_request"
     default_message = _l("The request could not be processed.")
+    persist = False
 
-    def __init__(self, message=None, *, field: str | None = None, **details) -> None:
+    def __init__(
+        self, message=None, *, field: str | None = None, persist: bool | None = None, **details
+    ) -> None:
         self.message = message if message is not None else self.default_message
         self.field = field
         self.details = details
+        if persist is not None:
+            self.persist = persist
         super().__init__(str(self.code))
 
     def __str__(self) -> str:
@@ -38,16 +48,18 @@ class Forbidden(PortalError):
 class AuthenticationFailed(PortalError):
     status = 401
     code = "authentication_failed"
+    persist = True  # the failure was counted and audited
     default_message = _l("The ID number, mobile number or password is not correct.")
 
 
 class TooManyAttempts(PortalError):
     status = 429
     code = "too_many_attempts"
+    persist = True
     default_message = _l("Too many attempts. Please wait and try again.")
 
     def __init__(self, retry_after: int, message=None) -> None:
-        super().__init__(message)
+        super().__init__(message, persist=True)
         self.retry_after = max(1, int(retry_after))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, current_app, flash, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
@@ -109,7 +109,7 @@ def handle_http_error(exc: HTTPException):
 
 def handle_portal_error(exc: PortalError):
     """A domain error that reached the edge without a view handling it."""
-    db.session.rollback()
+    discard_failed_work(exc)
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, TooManyAttempts) else {}
     if is_api_request():
         extra = {"code": exc.code}
@@ -137,8 +137,10 @@ def handle_unexpected(exc: Exception):
     return render_template("errors/error.html", status=500, title=title, detail=detail), 500
 
 
-def flash_error(exc: PortalError) -> None:
-    flash(str(exc), "error")
+def discard_failed_work(exc: PortalError) -> None:
+    """Roll back what a failed action wrote, unless it was recorded on purpose."""
+    if not exc.persist:
+        db.session.rollback()
 
 
 def register(app: Flask) -> None:

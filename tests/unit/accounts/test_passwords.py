@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask_babel import Babel
+from flask_babel import Babel, force_locale
 from flask_babel.speaklater import LazyString
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,6 +19,14 @@ from portal.accounts.passwords import (
     common_passwords,
     password_problems,
 )
+
+
+@pytest.fixture(autouse=True)
+def _english():
+    """The messages are compared with their English source text."""
+    with force_locale("en"):
+        yield
+
 
 TOO_SHORT = "Use at least 12 characters."
 TOO_LONG = "Use at most 128 characters."
