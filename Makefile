@@ -33,12 +33,16 @@ format: install
 	$(BIN)/ruff format .
 
 # pytest exits 5 when it collects nothing; that is not a failure of the code.
-PYTEST = $(BIN)/python -m pytest -n 2 -q $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
+PYTEST = $(BIN)/python -m pytest -n 2 -q --ignore=tests/e2e $(PYTEST_ARGS); rc=$$?; if [ $$rc -eq 5 ]; then rc=0; fi; exit $$rc
 
 ## test: lint, then the suite on SQLite, then again on PostgreSQL if TEST_DATABASE_URL is set
 test: lint compile-translations
 	env -u TEST_DATABASE_URL sh -c '$(PYTEST)'
 	if [ -n "$$TEST_DATABASE_URL" ]; then sh -c '$(PYTEST)'; fi
+
+## e2e: browser journeys in headless Chromium (Debian's chromium package; no download)
+e2e: compile-translations
+	$(BIN)/python -m pytest -q tests/e2e $(PYTEST_ARGS)
 
 ## translations: extract messages and update both catalogues (then translate, then commit)
 translations: install

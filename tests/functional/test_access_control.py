@@ -441,6 +441,12 @@ def test_ending_ones_own_other_session_works(app, db, resident_client, resident)
 # ---------------------------------------------------------------- B3: 三权分立
 
 
+def _add_nested(db, row) -> None:
+    with db.session.begin_nested():
+        db.session.add(row)
+        db.session.flush()
+
+
 def _raw_update(db, sql: str, **params) -> None:
     with db.session.begin_nested():
         db.session.execute(sa.text(sql), params)
@@ -532,6 +538,6 @@ def test_database_refuses_a_new_reviewer_without_department(db):
         password_hash="x",
         department=None,
     )
-    with pytest.raises(IntegrityError), db.session.begin_nested():
-        db.session.add(reviewer)
-        db.session.flush()
+    with pytest.raises(IntegrityError):
+        _add_nested(db, reviewer)
+    assert db.session.scalar(sa.select(User.id).where(User.username == reviewer.username)) is None

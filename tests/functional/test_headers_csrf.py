@@ -263,7 +263,9 @@ def test_inline_script_patterns_catch_inline_script(html):
     ],
 )
 def test_inline_script_patterns_allow_external_script(html):
-    assert not (INLINE_SCRIPT.search(html) or EVENT_HANDLER.search(html) or JS_URL.search(html))
+    assert not INLINE_SCRIPT.search(html)
+    assert not EVENT_HANDLER.search(html)
+    assert not JS_URL.search(html)
 
 
 # ---------------------------------------------------------------- C3: CSRF

@@ -123,7 +123,7 @@ def test_new_session_at_sign_in(client, db, resident):
     sign_in(client, resident.mobile)
     after = client.get_cookie("portal_session", domain="portal.test")
     assert after is not None
-    assert (before is None or before.value != after.value)
+    assert before is None or before.value != after.value
     assert (
         db.session.scalar(
             sa.select(sa.func.count())
