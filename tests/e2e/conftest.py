@@ -115,7 +115,7 @@ def pytest_runtest_makereport(item, call):
 @pytest.fixture(autouse=True)
 def _isolated():
     """Browser tests talk to a server process with its own database: no test transaction."""
-    yield
+    return
 
 
 def pytest_collection_modifyitems(items):

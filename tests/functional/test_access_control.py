@@ -8,6 +8,8 @@ under test, so that a changed declaration makes a test fail.
 
 from __future__ import annotations
 
+import html
+import re
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -179,6 +181,44 @@ def test_api_me_cannot_be_written(client, resident, db, method):
     me = client.get("/api/v1/me", headers=auth)
     assert me.status_code == 200
     assert me.get_json()["role"] == "resident"
+
+
+def test_staff_form_ignores_fields_it_does_not_offer(staff_client, db):
+    admin_browser, admin = staff_client(Role.ADMIN)
+    resp = admin_browser.post_form(
+        "/admin/accounts/new",
+        {
+            "role": "auditor",
+            "username": "plain.auditor",
+            "real_name": "审计员甲",
+            "department": "public_security",  # offered, but only reviewers keep one
+            "must_change_password": "0",
+            "is_active": "0",
+            "totp_secret": "JBSWY3DPEHPK3PXP",
+            "created_by_id": "1",
+            "is_demo": "1",
+        },
+    )
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+    created = db.session.scalars(sa.select(User).where(User.username == "plain.auditor")).one()
+    assert created.role is Role.AUDITOR
+    assert created.department is None
+    assert created.must_change_password is True
+    assert created.is_active is True
+    assert created.totp_secret is None
+    assert created.totp_confirmed_at is None
+    assert created.created_by_id == admin.id
+    assert created.is_demo is False
+
+
+def test_staff_form_cannot_make_a_resident(staff_client, db):
+    admin_browser, _admin = staff_client(Role.ADMIN)
+    resp = admin_browser.post_form(
+        "/admin/accounts/new",
+        {"role": "resident", "username": "not.staff", "real_name": "居民乙"},
+    )
+    assert resp.status_code == 422
+    assert db.session.scalar(sa.select(User.id).where(User.username == "not.staff")) is None
 
 
 # ---------------------------------------------------------------- B1: role × route matrix
@@ -378,6 +418,23 @@ def test_account_actions_only_for_their_role(app, db, action, who):
         assert not target.happened()
 
 
+def test_staff_without_second_factor_cannot_act(app, db):
+    """Password given, TOTP not yet: every role-restricted page and action sends to /login/totp."""
+    admin = make_staff(Role.ADMIN)
+    target = ResidentFactory()
+    browser = app.test_client()
+    assert sign_in(browser, admin.username).status_code == 302
+
+    for url in ("/staff/", "/admin/accounts", f"/admin/accounts/{target.id}", "/account", "/me"):
+        resp = browser.get(url)
+        assert resp.status_code == 302, url
+        assert _location(resp)[0] == "/login/totp", url
+    resp = browser.post_form(f"/admin/accounts/{target.id}/disable")
+    assert resp.status_code == 302
+    assert _location(resp)[0] == "/login/totp"
+    assert _reload(db, target).is_active is True
+
+
 # ---------------------------------------------------------------- B1: object scope
 
 
@@ -541,3 +598,36 @@ def test_database_refuses_a_new_reviewer_without_department(db):
     with pytest.raises(IntegrityError):
         _add_nested(db, reviewer)
     assert db.session.scalar(sa.select(User.id).where(User.username == reviewer.username)) is None
+
+
+ONE_TIME_PASSWORD = re.compile(r'<code class="secret">([^<]+)</code>')
+
+
+def test_no_default_passwords_for_new_staff(app, staff_client, db):
+    """Each new staff account gets its own random one-time password, changed at first use."""
+    admin_browser, _admin = staff_client(Role.ADMIN)
+    passwords = {}
+    for username in ("first.security", "second.security"):
+        resp = admin_browser.post_form(
+            "/admin/accounts/new",
+            {"role": "security", "username": username, "real_name": "安全员"},
+        )
+        assert resp.status_code == 200
+        m = ONE_TIME_PASSWORD.search(resp.get_data(as_text=True))
+        assert m, "the one-time password is shown once"
+        passwords[username] = html.unescape(m.group(1))
+
+    first, second = passwords.values()
+    assert first != second
+    assert min(len(first), len(second)) >= 12
+    for username, password in passwords.items():
+        assert username not in password
+        user = db.session.scalars(sa.select(User).where(User.username == username)).one()
+        assert user.must_change_password is True
+        assert user.password_hash != password  # hashed, never stored in clear
+        # signing in with it leads to setting up an authenticator, never to the pages
+        browser = app.test_client()
+        resp = sign_in(browser, username, password)
+        assert resp.status_code == 302
+        assert _location(resp)[0] == "/login/totp/setup"
+        assert _location(browser.get("/admin/accounts"))[0] == "/login/totp/setup"

@@ -170,6 +170,25 @@ def test_server_error_page_has_headers(database_url, tmp_path):
     assert "boom" not in resp.get_data(as_text=True)
 
 
+def test_rate_limited_answer_has_headers(client):
+    statuses = []
+    for i in range(11):
+        resp = client.post_form(
+            "/login", {"identifier": f"nobody{i}", "password": "wrong-password"}
+        )
+        statuses.append(resp.status_code)
+    assert statuses[:10] == [401] * 10
+    assert resp.status_code == 429
+    assert int(resp.headers["Retry-After"]) > 0
+    assert header_problems(resp) == []
+
+
+def test_too_large_request_has_headers(client):
+    resp = client.post("/login", data={"blob": "a" * (11 * 1024 * 1024)})
+    assert resp.status_code == 413
+    assert header_problems(resp) == []
+
+
 def test_api_problem_response_has_headers(client):
     resp = client.get("/api/v1/me")
     assert resp.status_code == 401
