@@ -53,3 +53,7 @@ translations: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+## bench: benchmarks, each figure printed beside its target (SQLite; BENCH_DATABASE_URL for PostgreSQL)
+bench: compile-translations
+	$(BIN)/python -m bench.bench_foundation
