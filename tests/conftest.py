@@ -9,7 +9,9 @@ at its end; the application's commits become savepoints.
 from __future__ import annotations
 
 import contextvars
+import os
 import re
+import uuid
 
 import pytest
 import sqlalchemy as sa
@@ -57,12 +59,20 @@ class ConnectionSession(Session):
         return bind if bind is not None else self.bind
 
 
-def _postgres_url(base: str, worker: str) -> str:
+RUN_ID = uuid.uuid4().hex[:8]  # two runs at once never share (or drop) a database
+
+
+def _pg_admin(base: str) -> sa.Engine:
+    url = sa.make_url(base).set(drivername="postgresql+psycopg")
+    return sa.create_engine(url, isolation_level="AUTOCOMMIT")
+
+
+def _postgres_url(base: str, suffix: str) -> str:
+    """A fresh, empty PostgreSQL database next to ``base``; drop it with ``_drop_postgres``."""
     url = sa.make_url(base)
-    name = f"{url.database}_portal_{worker}"
-    admin = sa.create_engine(url.set(drivername="postgresql+psycopg"), isolation_level="AUTOCOMMIT")
+    name = f"{url.database}_portal_{RUN_ID}_{suffix}"
+    admin = _pg_admin(base)
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     admin.dispose()
     return url.set(drivername="postgresql+psycopg", database=name).render_as_string(
@@ -70,14 +80,22 @@ def _postgres_url(base: str, worker: str) -> str:
     )
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory, worker_id) -> str:
-    import os
+def _drop_postgres(base: str, url: str) -> None:
+    admin = _pg_admin(base)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{sa.make_url(url).database}" WITH (FORCE)')
+    admin.dispose()
 
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory, worker_id):
     base = os.environ.get("TEST_DATABASE_URL")
-    if base:
-        return _postgres_url(base, worker_id)
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'portal.db'}"
+    if not base:
+        yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'portal.db'}"
+        return
+    url = _postgres_url(base, worker_id)
+    yield url
+    _drop_postgres(base, url)
 
 
 @pytest.fixture(scope="session")
@@ -90,7 +108,9 @@ def app(database_url, tmp_path_factory):
     app.test_client_class = PortalClient
     with app.app_context():
         upgrade()
-    return app
+    yield app
+    with app.app_context():
+        _db.engine.dispose()
 
 
 @pytest.fixture(autouse=True)

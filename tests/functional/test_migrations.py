@@ -12,7 +12,7 @@ from portal import create_app
 from portal.config import TestConfig
 from portal.core.db import render_item
 from portal.extensions import db
-from tests.conftest import _postgres_url
+from tests.conftest import _drop_postgres, _postgres_url
 
 
 def drift(connection) -> list:
@@ -38,3 +38,5 @@ def test_downgrade_one_and_upgrade_again(tmp_path, worker_id):
         with db.engine.connect() as conn:
             assert drift(conn) == []
         db.engine.dispose()
+    if base:
+        _drop_postgres(base, url)
