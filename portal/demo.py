@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from portal.accounts import hashing
 from portal.accounts.models import District, DistrictKind, User
 from portal.accounts.roles import Role
-from portal.accounts.services import id_index, mobile_index
+from portal.accounts.services import id_index, resident_row
 from portal.core import audit
 from portal.core.clock import utcnow
 from portal.core.identifiers import make_id_number
@@ -123,19 +123,7 @@ def load_demo(instance_path: str) -> list[str]:
         idn = make_id_number(region, birth, seq)
         if db.session.scalar(sa.select(User.id).where(User.id_number_index == id_index(idn))):
             continue
-        db.session.add(
-            User(
-                role=Role.RESIDENT,
-                real_name=name,
-                id_number=idn,
-                id_number_index=id_index(idn),
-                birth_date=birth,
-                mobile=mobile,
-                mobile_index=mobile_index(mobile),
-                password_hash=pw_hash,
-                is_demo=True,
-            )
-        )
+        db.session.add(resident_row(name, idn, mobile, pw_hash, is_demo=True))
         created += 1
     db.session.flush()
     if created:

@@ -96,6 +96,23 @@ def find_by_identifier(raw: str) -> User | None:
     return db.session.scalars(sa.select(User).where(clause)).one_or_none()
 
 
+def resident_row(
+    real_name: str, id_number: str, mobile: str, password_hash: str, **extra
+) -> User:
+    """A resident account row with its blind indexes, from already validated values."""
+    return User(
+        role=Role.RESIDENT,
+        real_name=real_name,
+        id_number=id_number,
+        id_number_index=id_index(id_number),
+        birth_date=birth_date_of(id_number),
+        mobile=mobile,
+        mobile_index=mobile_index(mobile),
+        password_hash=password_hash,
+        **extra,
+    )
+
+
 def register_resident(
     *, real_name: str, id_number: str, mobile: str, password: str, locale: str | None = None
 ) -> User:
@@ -121,16 +138,8 @@ def register_resident(
     )
     if exists:
         raise DuplicateAccount(field="id_number")
-    user = User(
-        role=Role.RESIDENT,
-        real_name=real_name,
-        id_number=id_number,
-        id_number_index=id_index(id_number),
-        birth_date=birth,
-        mobile=mobile,
-        mobile_index=mobile_index(mobile),
-        password_hash=hashing.hash_password(password),
-        locale=locale,
+    user = resident_row(
+        real_name, id_number, mobile, hashing.hash_password(password), locale=locale
     )
     try:
         with db.session.begin_nested():
