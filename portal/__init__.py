@@ -58,6 +58,7 @@ def configure(app: Flask, config, overrides: dict) -> None:
 
 
 def register_extensions(app: Flask) -> None:
+    import portal.models  # noqa: F401 - every table known before anything is used
     from portal.accounts import hashing
     from portal.accounts.sessions import load_session_user
     from portal.core import dbsetup, i18n

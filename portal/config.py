@@ -76,6 +76,20 @@ class Config:
     BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
     LANGUAGES = ("zh_Hans_CN", "en")
     CITY_NAME = _env("CITY_NAME", "桂林市")
+    CITY_CODE = _env("CITY_CODE", "GL")  # prefix of application references
+
+    # Department data (并联审核): "embedded" registry tables, or "http" for a data-sharing
+    # platform at DATA_PLATFORM_URL (bearer DATA_PLATFORM_TOKEN).
+    DEPARTMENT_BACKEND = _env("DEPARTMENT_BACKEND", "embedded")
+    DATA_PLATFORM_URL = _env("DATA_PLATFORM_URL")
+    DATA_PLATFORM_TOKEN = _env("DATA_PLATFORM_TOKEN")
+    DEPARTMENT_TIMEOUT_SECONDS = float(_env("DEPARTMENT_TIMEOUT_SECONDS", "8") or 8)
+    UPLOAD_FOLDER = _env("UPLOAD_FOLDER")  # default: instance/uploads
+    SMTP_HOST = _env("SMTP_HOST")
+    SMTP_PORT = int(_env("SMTP_PORT", "587") or 587)
+    SMTP_USER = _env("SMTP_USER")
+    SMTP_PASSWORD = _env("SMTP_PASSWORD")
+    MAIL_FROM = _env("MAIL_FROM", "noreply@localhost")
 
     API_TITLE = "Public rental housing portal API"
     API_VERSION = "v1"

@@ -96,9 +96,7 @@ def find_by_identifier(raw: str) -> User | None:
     return db.session.scalars(sa.select(User).where(clause)).one_or_none()
 
 
-def resident_row(
-    real_name: str, id_number: str, mobile: str, password_hash: str, **extra
-) -> User:
+def resident_row(real_name: str, id_number: str, mobile: str, password_hash: str, **extra) -> User:
     """A resident account row with its blind indexes, from already validated values."""
     return User(
         role=Role.RESIDENT,

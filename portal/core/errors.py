@@ -90,3 +90,16 @@ class ValidationFailed(PortalError):
     status = 422
     code = "validation_failed"
     default_message = _l("Some of the information given is not valid.")
+
+
+class DuplicateApplication(Conflict):
+    """RULES.md: one person, at most one active application or tenancy."""
+
+    code = "duplicate_application"
+    default_message = _l("This person is already in another active application or tenancy.")
+
+
+class NotEligible(PortalError):
+    status = 422
+    code = "not_eligible"
+    default_message = _l("The household does not meet the conditions for this programme.")

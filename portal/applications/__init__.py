@@ -1,0 +1,1 @@
+"""Applications (一证通办, 承诺制): household, pledge, parallel checks, decision, notice."""

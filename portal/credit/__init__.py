@@ -1,0 +1,1 @@
+"""Credit records (诚信体系). For now: bans that screen applicants."""

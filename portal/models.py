@@ -1,0 +1,9 @@
+"""Every model module, imported once so the metadata (and Alembic) knows all tables."""
+
+from portal.accounts import models as accounts  # noqa: F401
+from portal.applications import models as applications  # noqa: F401
+from portal.core import audit, settings  # noqa: F401
+from portal.credit import models as credit  # noqa: F401
+from portal.notices import models as notices  # noqa: F401
+from portal.notifications import models as notifications  # noqa: F401
+from portal.verification import models as verification  # noqa: F401

@@ -1,0 +1,1 @@
+"""Messages to people: in-app, and e-mail / SMS through an outbox delivered by a job."""

@@ -1,0 +1,195 @@
+"""Tell people what happened: an in-app message always, and an e-mail and a text message
+through the outbox. The outbox is delivered by ``flask portal outbox deliver`` (a job), so
+a slow mail server never slows a request and nothing is lost if it is down."""
+
+from __future__ import annotations
+
+import json
+import logging
+import smtplib
+from email.message import EmailMessage
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from flask import current_app
+from flask_babel import force_locale
+from flask_babel import lazy_gettext as _l
+
+from portal.accounts.models import User
+from portal.core.clock import utcnow
+from portal.extensions import db
+from portal.notifications.models import Message, OutboxItem
+
+log = logging.getLogger("portal.notifications")
+
+# kind -> (subject, body); bodies take the params given to notify()
+TEXTS = {
+    "application_submitted": (
+        _l("Application %(reference)s received"),
+        _l(
+            "We received your application %(reference)s. The departments are checking your household's data; you will hear from us by %(decide_by)s at the latest."
+        ),
+    ),
+    "supplement_requested": (
+        _l("A document is needed for %(reference)s"),
+        _l("Please upload %(document)s by %(deadline)s. Reason: %(reason)s"),
+    ),
+    "ready_for_decision": (
+        _l("Checks finished for %(reference)s"),
+        _l("All departments have answered. A housing officer now decides on your application."),
+    ),
+    "approved": (
+        _l("Application %(reference)s approved"),
+        _l(
+            "Your application was approved. It will be published for public notice; after the notice you enter the waiting list."
+        ),
+    ),
+    "rejected": (
+        _l("Application %(reference)s not approved"),
+        _l(
+            "Your application was not approved: %(reason)s You may ask for a second review until %(until)s."
+        ),
+    ),
+    "notice_published": (
+        _l("Public notice of %(reference)s"),
+        _l("Your household is in the public notice until %(ends_on)s."),
+    ),
+    "qualified": (
+        _l("You are qualified: %(reference)s"),
+        _l("The public notice ended without objection. Your household is qualified from %(date)s."),
+    ),
+    "objection_resolved": (
+        _l("Your objection has been answered"),
+        _l("Your objection to %(reference)s was %(outcome)s: %(resolution)s"),
+    ),
+    "revoked": (
+        _l("Qualification %(reference)s revoked"),
+        _l("Your qualification was revoked: %(reason)s"),
+    ),
+}
+
+
+def _render(kind: str, params: dict[str, Any], locale: str) -> tuple[str, str]:
+    subject, body = TEXTS[kind]
+    with force_locale(locale):
+        return str(subject) % params, str(body) % params
+
+
+def message_text(message: Message, locale: str) -> tuple[str, str]:
+    """Subject and body of an in-app message, in the reader's language."""
+    return _render(message.kind, json.loads(message.params_json), locale)
+
+
+def notify(user: User, kind: str, params: dict[str, Any], link: str | None = None) -> Message:
+    """An in-app message, plus e-mail (if the person gave one) and SMS through the outbox."""
+    params = {k: str(v) for k, v in params.items()}
+    msg = Message(user_id=user.id, kind=kind, params_json=json.dumps(params), link=link)
+    db.session.add(msg)
+    locale = user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
+    subject, body = _render(kind, params, locale)
+    if user.email:
+        db.session.add(
+            OutboxItem(channel="email", recipient=user.email, subject=subject, body=body)
+        )
+    if user.mobile:
+        db.session.add(
+            OutboxItem(channel="sms", recipient=user.mobile, subject=subject, body=subject)
+        )
+    db.session.flush()
+    return msg
+
+
+def unread_count(user: User) -> int:
+    return db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Message)
+        .where(Message.user_id == user.id, Message.read_at.is_(None))
+    )
+
+
+def mark_read(user: User, message: Message) -> None:
+    if message.user_id == user.id and message.read_at is None:
+        message.read_at = utcnow()
+
+
+class SmsGateway(Protocol):
+    def send(self, mobile: str, text: str) -> None: ...
+
+
+class LoggingSmsGateway:
+    """The default: writes the text message to the log (no SMS contract configured)."""
+
+    def send(self, mobile: str, text: str) -> None:
+        log.info("sms to %s****%s: %s", mobile[:3], mobile[-4:], text)
+
+
+class MailSender(Protocol):
+    def send(self, to: str, subject: str, body: str) -> None: ...
+
+
+class LoggingMailSender:
+    def send(self, to: str, subject: str, body: str) -> None:
+        log.info("mail to %s: %s", to.split("@")[-1], subject)
+
+
+class SmtpMailSender:
+    def __init__(self, host: str, port: int, sender: str, user: str | None, password: str | None):
+        self.host, self.port, self.sender = host, port, sender
+        self.user, self.password = user, password
+
+    def send(self, to: str, subject: str, body: str) -> None:
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = self.sender, to, subject
+        msg.set_content(body)
+        with smtplib.SMTP(self.host, self.port, timeout=10) as smtp:
+            smtp.starttls()
+            if self.user:
+                smtp.login(self.user, self.password or "")
+            smtp.send_message(msg)
+
+
+def _senders() -> tuple[MailSender, SmsGateway]:
+    cfg = current_app.config
+    mail = current_app.extensions.get("portal.mail")
+    if mail is None:
+        mail = (
+            SmtpMailSender(
+                cfg["SMTP_HOST"],
+                cfg.get("SMTP_PORT", 587),
+                cfg["MAIL_FROM"],
+                cfg.get("SMTP_USER"),
+                cfg.get("SMTP_PASSWORD"),
+            )
+            if cfg.get("SMTP_HOST")
+            else LoggingMailSender()
+        )
+    sms = current_app.extensions.get("portal.sms") or LoggingSmsGateway()
+    return mail, sms
+
+
+def deliver_outbox(limit: int = 500, max_attempts: int = 5) -> tuple[int, int]:
+    """Send what is due; returns ``(sent, failed)``. Safe to run again at any time."""
+    mail, sms = _senders()
+    sent = failed = 0
+    items = db.session.scalars(
+        sa.select(OutboxItem)
+        .where(OutboxItem.sent_at.is_(None), OutboxItem.attempts < max_attempts)
+        .order_by(OutboxItem.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for item in items:
+        item.attempts += 1
+        try:
+            if item.channel == "email":
+                mail.send(item.recipient, item.subject, item.body)
+            else:
+                sms.send(item.recipient, item.body)
+        except Exception as exc:  # any delivery failure is retried later
+            item.last_error = str(exc)[:300]
+            failed += 1
+        else:
+            item.sent_at = utcnow()
+            sent += 1
+    db.session.flush()
+    return sent, failed
