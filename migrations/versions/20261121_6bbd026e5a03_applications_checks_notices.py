@@ -6,9 +6,8 @@ Create Date: 2026-11-21 20:09:46.515294
 
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "6bbd026e5a03"

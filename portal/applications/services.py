@@ -135,7 +135,8 @@ def _screen_bans(indexes: list[str]) -> None:
         until = bans[0]["until"]
         raise NotEligible(
             _l(
-                "A member of the household is barred from housing benefits until %(until)s: %(reason)s",
+                "A member of the household is barred from housing benefits until %(until)s: "
+                "%(reason)s",
                 until=until or "—",
                 reason=bans[0]["reason"],
             )

@@ -27,7 +27,8 @@ TEXTS = {
     "application_submitted": (
         _l("Application %(reference)s received"),
         _l(
-            "We received your application %(reference)s. The departments are checking your household's data; you will hear from us by %(decide_by)s at the latest."
+            "We received your application %(reference)s. The departments are checking your "
+            "household's data; you will hear from us by %(decide_by)s at the latest."
         ),
     ),
     "supplement_requested": (
@@ -41,13 +42,15 @@ TEXTS = {
     "approved": (
         _l("Application %(reference)s approved"),
         _l(
-            "Your application was approved. It will be published for public notice; after the notice you enter the waiting list."
+            "Your application was approved. It will be published for public notice; after the "
+            "notice you enter the waiting list."
         ),
     ),
     "rejected": (
         _l("Application %(reference)s not approved"),
         _l(
-            "Your application was not approved: %(reason)s You may ask for a second review until %(until)s."
+            "Your application was not approved: %(reason)s You may ask for a second review until "
+            "%(until)s."
         ),
     ),
     "notice_published": (

@@ -151,7 +151,7 @@ def test_missing_register_record_asks_for_a_document(db, district):
         app, reviewer, document="户口簿", reason="无户籍记录", check=ps
     )
     assert app.status is Status.SUPPLEMENT
-    assert req.deadline > date.today()
+    assert req.deadline > app.submitted_at.date()
 
 
 def test_officer_of_another_district_cannot_decide(db, district):
