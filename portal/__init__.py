@@ -90,16 +90,21 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal.accounts.views import bp as accounts_bp
-    from portal.admin.views import bp as admin_bp
+    from portal.accounts import views as accounts
+    from portal.admin import views as admin
     from portal.api import init_api
-    from portal.public.views import bp as public_bp
-    from portal.staff.views import bp as staff_bp
+    from portal.applications import staff_views as officer
+    from portal.applications import views as applications
+    from portal.notices import views as notices
+    from portal.notifications import views as notifications
+    from portal.public import views as public
+    from portal.staff import views as staff
+    from portal.verification import views as review
 
-    app.register_blueprint(public_bp)
-    app.register_blueprint(accounts_bp)
-    app.register_blueprint(staff_bp)
-    app.register_blueprint(admin_bp)
+    for module in (
+        public, accounts, staff, admin, applications, officer, review, notices, notifications
+    ):
+        app.register_blueprint(module.bp)
     init_api(app)
 
 

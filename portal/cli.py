@@ -32,6 +32,17 @@ def portal_cli() -> None:
     """Housing portal administration."""
 
 
+def _add_domain_commands() -> None:
+    from portal.notifications.cli import outbox_cli
+    from portal.verification.cli import registry_cli
+
+    portal_cli.add_command(registry_cli)
+    portal_cli.add_command(outbox_cli)
+
+
+_add_domain_commands()
+
+
 @portal_cli.command("create-staff")
 @click.option(
     "--role",

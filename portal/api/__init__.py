@@ -10,6 +10,9 @@ from portal.extensions import api, csrf
 
 def init_api(app: Flask) -> None:
     from portal.api import docs, views
+    from portal.applications import api as applications_api
+    from portal.notices import api as notices_api
+    from portal.verification import api as verification_api
 
     app.config.setdefault(
         "API_SPEC_OPTIONS",
@@ -31,7 +34,13 @@ def init_api(app: Flask) -> None:
         },
     )
     api.init_app(app)
-    for blp in views.blueprints:
+    every = [
+        *views.blueprints,
+        *applications_api.blueprints,
+        *verification_api.blueprints,
+        *notices_api.blueprints,
+    ]
+    for blp in every:
         api.register_blueprint(blp, url_prefix="/api/v1")
         csrf.exempt(blp)  # bearer tokens only; cookies never authenticate the API
     app.register_blueprint(docs.bp)

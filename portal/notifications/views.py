@@ -1,0 +1,5 @@
+"""A person's messages."""
+
+from flask import Blueprint
+
+bp = Blueprint("notifications", __name__)
