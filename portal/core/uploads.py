@@ -1,0 +1,101 @@
+"""Uploads (SECURITY.md C4): PDF, JPEG or PNG only, at most 10 MiB, the type decided by the
+file's first bytes (not its name or the browser's word), stored under a random name outside
+``static/``, and sent back only as an attachment with ``nosniff``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from pathlib import Path
+
+from flask import Response, current_app, send_file
+from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from portal.applications.models import Upload
+from portal.core.errors import ValidationFailed
+from portal.extensions import db
+
+MAX_BYTES = 10 * 1024 * 1024
+SIGNATURES = (
+    (b"%PDF-", "application/pdf", ".pdf"),
+    (b"\xff\xd8\xff", "image/jpeg", ".jpg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", ".png"),
+)
+NAME_SUFFIXES = {
+    "application/pdf": {".pdf"},
+    "image/jpeg": {".jpg", ".jpeg"},
+    "image/png": {".png"},
+}
+
+
+def upload_folder() -> Path:
+    folder = current_app.config.get("UPLOAD_FOLDER") or os.path.join(
+        current_app.instance_path, "uploads"
+    )
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def sniff(head: bytes) -> tuple[str, str] | None:
+    for magic, content_type, suffix in SIGNATURES:
+        if head.startswith(magic):
+            return content_type, suffix
+    return None
+
+
+def _display_name(raw: str) -> str:
+    """The name the person gave, without folders or control characters (it is only ever
+    shown and offered as the download name; the stored file has a random name)."""
+    base = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = "".join(c for c in base if c.isprintable() and c not in '"<>')
+    return cleaned.strip()[:200] or "upload"
+
+
+def save_upload(owner, file: FileStorage | None, field: str = "file") -> Upload:
+    """Check and store one uploaded file; raises ``ValidationFailed`` or 413."""
+    if file is None or not file.filename:
+        raise ValidationFailed(_l("Choose a file to upload."), field=field)
+    data = file.stream.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise RequestEntityTooLarge()
+    if not data:
+        raise ValidationFailed(_l("The file is empty."), field=field)
+    kind = sniff(data[:16])
+    name = _display_name(file.filename)
+    suffix = Path(name).suffix.lower()
+    if kind is None or suffix not in NAME_SUFFIXES[kind[0]]:
+        raise ValidationFailed(
+            _l("Only PDF, JPG or PNG files are accepted, and the name must match the content."),
+            field=field,
+        )
+    storage_name = secrets.token_hex(16) + kind[1]
+    (upload_folder() / storage_name).write_bytes(data)
+    upload = Upload(
+        owner_id=owner.id,
+        storage_name=storage_name,
+        original_name=name[:200],
+        content_type=kind[0],
+        size=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+    db.session.add(upload)
+    db.session.flush()
+    return upload
+
+
+def send_upload(upload: Upload) -> Response:
+    """The file as a download, never rendered by the browser."""
+    resp = send_file(
+        upload_folder() / upload.storage_name,
+        mimetype=upload.content_type,
+        as_attachment=True,
+        download_name=upload.original_name,
+        max_age=0,
+    )
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return resp
