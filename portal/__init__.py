@@ -91,6 +91,7 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from portal.accounts import views as accounts
+    from portal.admin import rules
     from portal.admin import views as admin
     from portal.api import init_api
     from portal.applications import staff_views as officer
@@ -102,7 +103,16 @@ def register_blueprints(app: Flask) -> None:
     from portal.verification import views as review
 
     for module in (
-        public, accounts, staff, admin, applications, officer, review, notices, notifications
+        public,
+        accounts,
+        staff,
+        admin,
+        rules,
+        applications,
+        officer,
+        review,
+        notices,
+        notifications,
     ):
         app.register_blueprint(module.bp)
     init_api(app)

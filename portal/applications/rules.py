@@ -12,8 +12,6 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from portal.core.settings import register_default
-
 DEFAULTS = {
     "income_line": 1549,  # yuan per person per month
     "area_per_person": 15,  # m² owned per person, strictly below
@@ -29,7 +27,6 @@ DEFAULTS = {
     "objection_working_days": 10,
     "spot_check_share": 0.1,
 }
-register_default("eligibility", DEFAULTS)
 
 ASSISTANCE = ("dibao", "tekun", "low_income")  # 低保, 特困, 低收入
 

@@ -8,6 +8,7 @@ manager stores a version.
 
 from __future__ import annotations
 
+import importlib
 import json
 from datetime import date, datetime
 from typing import Any
@@ -20,12 +21,14 @@ from portal.core.clock import today, utcnow
 from portal.core.db import UTCDateTime
 from portal.extensions import db
 
-DEFAULTS: dict[str, dict[str, Any]] = {}
+# Where each rule set's defaults (RULES.md) are defined, as module:attribute.
+RULE_SETS = {"eligibility": "portal.applications.rules:DEFAULTS"}
 
 
-def register_default(key: str, values: dict[str, Any]) -> None:
-    """Domain packages declare their defaults at import time (pure data, no side effects)."""
-    DEFAULTS[key] = values
+def defaults(key: str) -> dict[str, Any]:
+    """The RULES.md defaults of a rule set."""
+    module, attr = RULE_SETS[key].split(":")
+    return dict(getattr(importlib.import_module(module), attr))
 
 
 class RuleVersion(db.Model):
@@ -72,7 +75,7 @@ def current_version(key: str, on: date | None = None) -> RuleVersion:
         key=key,
         version=1,
         effective_from=date(2000, 1, 1),
-        values_json=json.dumps(DEFAULTS[key], sort_keys=True),
+        values_json=json.dumps(defaults(key), sort_keys=True),
         note="defaults (RULES.md)",
     )
     db.session.add(row)
@@ -84,11 +87,16 @@ def add_version(
     actor, key: str, values: dict[str, Any], effective_from: date, note: str = ""
 ) -> RuleVersion:
     """Store a new version of a rule set (managers)."""
+    from portal.accounts.roles import Role
+    from portal.core.errors import Forbidden
+
+    if getattr(actor, "role", None) is not Role.MANAGER:
+        raise Forbidden()
     current_version(key)  # make sure version 1 exists
     last = db.session.scalar(
         sa.select(sa.func.max(RuleVersion.version)).where(RuleVersion.key == key)
     )
-    merged = {**DEFAULTS[key], **values}
+    merged = {**defaults(key), **values}
     row = RuleVersion(
         key=key,
         version=(last or 0) + 1,

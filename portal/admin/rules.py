@@ -1,0 +1,121 @@
+"""Managers' page for the versioned rule sets (DESIGN.md convention 5): see what is in force,
+the history, and add a version with an effective date."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from portal.accounts.roles import Role
+from portal.core.access import allow
+from portal.core.clock import today
+from portal.core.errors import ValidationFailed
+from portal.core.settings import RuleVersion, add_version, current_version, defaults
+from portal.extensions import db
+
+bp = Blueprint("rules", __name__, url_prefix="/manager/rules")
+
+RULE_SETS = {"eligibility": _l("Eligibility and deadlines")}
+
+LABELS = {
+    "income_line": _l("Income line (yuan per person per month)"),
+    "area_per_person": _l("Owned housing per person must be below (m²)"),
+    "hukou_years": _l("Years of local household registration"),
+    "social_insurance_months": _l("Or months of continuous local social insurance"),
+    "affordable_social_insurance_months": _l(
+        "Affordable rental housing: months of local social insurance"
+    ),
+    "notice_days": _l("Public notice (days)"),
+    "supplement_working_days": _l("Time to provide a document (working days)"),
+    "check_working_days": _l("Time for a department's reviewer (working days)"),
+    "accept_working_days": _l("Acceptance (working days)"),
+    "decide_working_days": _l("Whole review (working days)"),
+    "second_review_working_days": _l("Time to ask for a second review (working days)"),
+    "objection_working_days": _l("Time to answer an objection (working days)"),
+    "spot_check_share": _l("Share of approvals drawn for a spot check (0 to 1)"),
+}
+
+
+def _parse(key: str, form) -> tuple[dict, date, str]:
+    values = {}
+    for name, default in defaults(key).items():
+        raw = (form.get(name) or "").strip()
+        try:
+            value = float(raw) if isinstance(default, float) else int(raw)
+        except ValueError as exc:
+            raise ValidationFailed(
+                _l("Enter a number for “%(label)s”.", label=LABELS.get(name, name)), field=name
+            ) from exc
+        if value < 0 or (name == "spot_check_share" and value > 1):
+            raise ValidationFailed(
+                _l("“%(label)s” is out of range.", label=LABELS.get(name, name)), field=name
+            )
+        values[name] = value
+    try:
+        effective = date.fromisoformat(form.get("effective_from") or "")
+    except ValueError as exc:
+        raise ValidationFailed(
+            _l("Enter the date the rules take effect."), field="effective_from"
+        ) from exc
+    if effective < today():
+        raise ValidationFailed(
+            _l("A new version takes effect today or later; the past is not rewritten."),
+            field="effective_from",
+        )
+    note = (form.get("note") or "").strip()
+    if len(note) < 4:
+        raise ValidationFailed(
+            _l("Say why the rules change (e.g. the notice that sets them)."), field="note"
+        )
+    return values, effective, note
+
+
+@bp.route("/<key>", methods=["GET", "POST"])
+@allow(Role.MANAGER)
+def rule_set(key: str):
+    if key not in RULE_SETS:
+        abort(404)
+    current = current_version(key)
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        try:
+            values, effective, note = _parse(key, request.form)
+            row = add_version(current_user._get_current_object(), key, values, effective, note)
+        except ValidationFailed as exc:
+            errors[exc.field or "note"] = str(exc)
+            db.session.rollback()
+        else:
+            flash(
+                _(
+                    "Version %(v)d is stored and takes effect on %(d)s.",
+                    v=row.version,
+                    d=row.effective_from.isoformat(),
+                ),
+                "success",
+            )
+            return redirect(url_for("rules.rule_set", key=key))
+    history = db.session.scalars(
+        sa.select(RuleVersion).where(RuleVersion.key == key).order_by(RuleVersion.version.desc())
+    ).all()
+    return render_template(
+        "rules/rule_set.html",
+        key=key,
+        title=RULE_SETS[key],
+        current=current,
+        history=history,
+        labels=LABELS,
+        form_values=request.form if request.method == "POST" else current.values,
+        errors=errors,
+        min_date=today().isoformat(),
+    ), (422 if errors else 200)
+
+
+@bp.get("/")
+@allow(Role.MANAGER)
+def index():
+    return redirect(url_for("rules.rule_set", key="eligibility"))
