@@ -49,11 +49,14 @@ def test_delivery_sends_once_and_retries_failures(app, db):
     try:
         assert deliver_outbox() == (1, 1)  # the SMS went, the mail failed
         email = db.session.scalars(sa.select(OutboxItem).where(OutboxItem.channel == "email")).one()
-        assert email.sent_at is None and email.attempts == 1 and "down" in email.last_error
+        assert email.sent_at is None
+        assert email.attempts == 1
+        assert "down" in email.last_error
         app.extensions["portal.mail"] = mail = FakeMail()
         assert deliver_outbox() == (1, 0)
         assert deliver_outbox() == (0, 0)  # nothing twice
-        assert len(mail.sent) == 1 and len(sms.sent) == 1
+        assert len(mail.sent) == 1
+        assert len(sms.sent) == 1
         assert user.mobile == sms.sent[0][0]
     finally:
         app.extensions.pop("portal.mail")
