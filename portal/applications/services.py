@@ -676,3 +676,24 @@ def revoke(app: Application, officer: User, reason: str) -> None:
         {"reference": app.reference, "reason": reason},
         link=f"/applications/{app.id}",
     )
+
+
+def expire_overdue_supplements(on: date | None = None) -> int:
+    """Requests whose deadline passed unanswered expire; the file goes back to the officer,
+    who decides with what there is (and the resident is told). Safe to run repeatedly."""
+    on = on or today()
+    overdue = db.session.scalars(
+        sa.select(SupplementRequest)
+        .where(SupplementRequest.status == SupplementStatus.OPEN, SupplementRequest.deadline < on)
+        .order_by(SupplementRequest.id)
+    ).all()
+    for req in overdue:
+        req.status = SupplementStatus.EXPIRED
+        app = req.application
+        event(app, "supplement_expired", document=req.document)
+        audit.record("application.supplement_expired", actor="system", obj=app, request=req.id)
+        if app.status is Status.SUPPLEMENT:
+            evaluate(app)
+            app.status = Status.REVIEW
+    db.session.flush()
+    return len(overdue)

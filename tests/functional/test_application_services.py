@@ -206,3 +206,21 @@ def test_district_must_exist(db, district):
             preferred_codes=[],
         )
     assert db.session.scalar(sa.select(sa.func.count()).select_from(District)) == 1
+
+
+def test_an_unanswered_document_request_expires_and_the_officer_decides(db, district):
+    from datetime import timedelta
+
+    resident = ResidentFactory()
+    app = submit(draft_for(resident, district), resident)
+    ps = next(c for c in verification.checks_of(app) if c.department is Department.PUBLIC_SECURITY)
+    reviewer = make_staff(Role.REVIEWER, department=Department.PUBLIC_SECURITY)
+    req = services.request_supplement(
+        app, reviewer, document="户口簿", reason="无户籍记录", check=ps
+    )
+    assert services.expire_overdue_supplements(req.deadline) == 0  # due that day, not yet late
+    assert services.expire_overdue_supplements(req.deadline + timedelta(days=1)) == 1
+    assert req.status.value == "expired"
+    assert app.status is Status.REVIEW
+    assert app.evaluation is not None
+    assert services.expire_overdue_supplements(req.deadline + timedelta(days=2)) == 0
