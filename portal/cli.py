@@ -34,12 +34,14 @@ def portal_cli() -> None:
 
 def _add_domain_commands() -> None:
     from portal.applications.cli import applications_cli
+    from portal.notices.cli import notices_cli
     from portal.notifications.cli import outbox_cli
     from portal.verification.cli import registry_cli
 
     portal_cli.add_command(registry_cli)
     portal_cli.add_command(outbox_cli)
     portal_cli.add_command(applications_cli)
+    portal_cli.add_command(notices_cli)
 
 
 _add_domain_commands()

@@ -2,19 +2,13 @@
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField, SelectMultipleField, StringField
+from wtforms import SelectField, StringField
 from wtforms.validators import InputRequired, Length, Optional
-from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.accounts.forms import REQUIRED
 from portal.accounts.roles import STAFF_ROLES
-from portal.core.forms import choices
+from portal.core.forms import MultiCheckboxField, choices
 from portal.verification.departments import Department
-
-
-class MultiCheckboxField(SelectMultipleField):
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 class StaffForm(FlaskForm):

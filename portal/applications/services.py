@@ -60,6 +60,14 @@ from portal.notifications.services import notify
 MAX_MEMBERS = 12
 EDITABLE = (Status.DRAFT,)
 DECIDABLE = (Status.REVIEW, Status.SECOND_REVIEW)
+WITHDRAWABLE = (
+    Status.DRAFT,
+    Status.CHECKING,
+    Status.SUPPLEMENT,
+    Status.REVIEW,
+    Status.APPROVED,
+    Status.SECOND_REVIEW,
+)
 
 
 # --- scope -------------------------------------------------------------------------------
@@ -199,8 +207,18 @@ def start_application(
             birth_date=resident.birth_date or birth_date_of(resident.id_number),
         )
     )
-    db.session.add(app)
-    db.session.flush()
+    try:
+        with db.session.begin_nested():
+            db.session.add(app)
+            db.session.flush()
+    except IntegrityError:
+        # the same Idempotency-Key arrived twice at once: the other request made the draft
+        return db.session.scalars(
+            sa.select(Application).where(
+                Application.applicant_id == resident.id,
+                Application.idempotency_key == idempotency_key,
+            )
+        ).one()
     event(app, "created", resident, programme=programme.value)
     audit.record("application.start", actor=resident, obj=app, programme=programme.value)
     return app
@@ -377,15 +395,7 @@ def submit(
 
 def withdraw(app: Application, actor: User) -> None:
     _require_owner(app, actor)
-    _require_status(
-        app,
-        Status.DRAFT,
-        Status.CHECKING,
-        Status.SUPPLEMENT,
-        Status.REVIEW,
-        Status.APPROVED,
-        Status.SECOND_REVIEW,
-    )
+    _require_status(app, *WITHDRAWABLE)
     app.status = Status.WITHDRAWN
     release_claims(app)
     event(app, "withdrawn", actor)
@@ -573,7 +583,9 @@ def request_supplement(
     return req
 
 
-def answer_supplement(req: SupplementRequest, actor: User, upload: Upload) -> None:
+def answer_supplement(req: SupplementRequest, actor: User, file) -> Upload:
+    """The resident sends the document asked for. Everything is checked before the file is
+    stored, so a refused answer leaves nothing behind."""
     app = req.application
     _require_owner(app, actor)
     if req.status is not SupplementStatus.OPEN:
@@ -582,14 +594,16 @@ def answer_supplement(req: SupplementRequest, actor: User, upload: Upload) -> No
         raise InvalidTransition(
             _l("The deadline for this document has passed; contact your housing office.")
         )
-    if upload.owner_id != actor.id:
-        raise Forbidden()
+    from portal.core.uploads import save_upload
+
+    upload = save_upload(actor, file)
     req.upload = upload
     req.status = SupplementStatus.ANSWERED
     req.answered_at = utcnow()
     event(app, "supplement_answered", actor, document=req.document)
     audit.record("application.supplement_answer", actor=actor, obj=app, request=req.id)
     _resume_after_supplement(app)
+    return upload
 
 
 def _resume_after_supplement(app: Application) -> None:

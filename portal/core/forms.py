@@ -2,7 +2,8 @@
 
 from flask import flash
 from flask_wtf import FlaskForm
-from wtforms import SelectChoice
+from wtforms import SelectChoice, SelectMultipleField
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from portal.core.errors import PortalError
 from portal.core.web import discard_failed_work
@@ -26,3 +27,10 @@ def choices(pairs) -> list[SelectChoice]:
         SelectChoice(p.value, p.label) if hasattr(p, "label") else SelectChoice(p[0], p[1])
         for p in pairs
     ]
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A list of checkboxes, one per choice."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()

@@ -93,7 +93,13 @@ def handle_http_error(exc: HTTPException):
     if status == 429 and "Retry-After" not in headers:
         headers["Retry-After"] = "60"
     if is_api_request():
-        resp = problem(status, title, detail)
+        extra = {}
+        messages = (getattr(exc, "data", None) or {}).get("messages")
+        if messages:  # webargs/marshmallow: {location: {field: [messages]}}
+            extra["errors"] = {
+                field: msgs for loc in messages.values() for field, msgs in loc.items()
+            }
+        resp = problem(status, title, detail, **extra)
     else:
         resp = current_app.make_response(
             (

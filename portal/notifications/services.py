@@ -7,12 +7,13 @@ from __future__ import annotations
 import json
 import logging
 import smtplib
+from datetime import date
 from email.message import EmailMessage
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import force_locale
+from flask_babel import force_locale, format_date
 from flask_babel import lazy_gettext as _l
 
 from portal.accounts.models import User
@@ -75,7 +76,18 @@ TEXTS = {
 def _render(kind: str, params: dict[str, Any], locale: str) -> tuple[str, str]:
     subject, body = TEXTS[kind]
     with force_locale(locale):
-        return str(subject) % params, str(body) % params
+        shown = {k: _localized(v) for k, v in params.items()}
+        return str(subject) % shown, str(body) % shown
+
+
+def _localized(value: str) -> str:
+    """Dates are stored as ISO text and shown in the reader's own format."""
+    if len(value) == 10 and value[4] == "-" and value[7] == "-":
+        try:
+            return format_date(date.fromisoformat(value), "long")
+        except ValueError:
+            return value
+    return value
 
 
 def message_text(message: Message, locale: str) -> tuple[str, str]:

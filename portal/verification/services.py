@@ -237,3 +237,13 @@ def maybe_all_settled(app: Application) -> None:
 
 def settled_facts(app: Application) -> dict[str, dict[str, dict[str, Any]]]:
     return {c.department.value: c.facts for c in checks_of(app) if c.settled}
+
+
+def request_document(check: DepartmentCheck, reviewer: User, *, document: str, reason: str):
+    """The reviewer asks the resident for one document to settle ``check`` (补正)."""
+    from portal.applications import services as applications
+
+    _require_reviewer(check, reviewer)
+    return applications.request_supplement(
+        check.application, reviewer, document=document, reason=reason, check=check
+    )

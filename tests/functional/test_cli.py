@@ -282,3 +282,15 @@ def test_audit_verify_names_an_altered_row(cli_app, run):
     result = run("audit", "verify")
     assert result.exit_code == 1, (result.output, result.exception)
     assert re.search(rf"\bevent {target}\b", result.output), result.output
+
+
+def test_scheduled_commands_run_on_an_empty_database(cli_app):
+    runner = cli_app.test_cli_runner()
+    for args, expected in (
+        (["portal", "notices", "close-due"], "qualified 0 households"),
+        (["portal", "applications", "expire-due"], "expired 0 document requests"),
+        (["portal", "outbox", "deliver"], "sent 0, failed 0"),
+    ):
+        result = runner.invoke(args=args)
+        assert result.exit_code == 0, result.output
+        assert expected in result.output
