@@ -394,6 +394,7 @@ def submit(
 
 
 def withdraw(app: Application, actor: User) -> None:
+    app = _lock(app)  # two people acting at once take turns
     _require_owner(app, actor)
     _require_status(app, *WITHDRAWABLE)
     app.status = Status.WITHDRAWN
@@ -449,6 +450,7 @@ def checks_settled(app: Application) -> None:
 
 def approve(app: Application, officer: User, note: str | None = None) -> None:
     """Approve for public notice. Going against the rules' evaluation needs a reason."""
+    app = _lock(app)  # two people acting at once take turns
     _require_officer(app, officer)
     _require_status(app, *DECIDABLE)
     evaluation = app.evaluation or {}
@@ -472,6 +474,7 @@ def approve(app: Application, officer: User, note: str | None = None) -> None:
 
 
 def reject(app: Application, officer: User, reason: str) -> None:
+    app = _lock(app)  # two people acting at once take turns
     _require_officer(app, officer)
     _require_status(app, *DECIDABLE)
     reason = (reason or "").strip()

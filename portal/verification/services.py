@@ -157,6 +157,13 @@ def finding_text(finding: dict[str, Any]) -> str:
 
 
 def _require_reviewer(check: DepartmentCheck, reviewer: User) -> None:
+    # re-read under a lock: two reviewers settling at once take turns
+    db.session.scalars(
+        sa.select(DepartmentCheck)
+        .where(DepartmentCheck.id == check.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
     if reviewer.role is not Role.REVIEWER or reviewer.department is not check.department:
         raise Forbidden()
     if check.application.status not in OPEN_STATUSES:
