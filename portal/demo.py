@@ -21,6 +21,7 @@ from portal.core import audit
 from portal.core.clock import utcnow
 from portal.core.identifiers import make_id_number
 from portal.extensions import db
+from portal.verification.demo_data import describe_demo_families, load_demo_registry
 from portal.verification.departments import Department
 
 # (division code, Chinese name, English name, kind), in the order of the seed's table
@@ -126,6 +127,7 @@ def load_demo(instance_path: str) -> list[str]:
         db.session.add(resident_row(name, idn, mobile, pw_hash, is_demo=True))
         created += 1
     db.session.flush()
+    load_demo_registry()
     if created:
         audit.record("demo.load", actor="cli", accounts=created)
     return describe(creds)
@@ -142,4 +144,5 @@ def describe(creds: dict) -> list[str]:
     lines.append("  (secret below), or from `flask portal demo-code USERNAME`:")
     for username, role, _name, _codes, _dept in STAFF:
         lines.append(f"    {username:<26} {role.value:<9} TOTP secret {creds['totp'][username]}")
+    lines.extend(describe_demo_families())
     return lines
