@@ -1,13 +1,13 @@
 """Account forms. Field rules that are business rules live in the services; the forms only
 check presence and shape, so the pages and the API cannot disagree."""
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, RadioField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length
 
 from portal.core.forms import choices
 from portal.core.i18n import LANGUAGE_NAMES
+from portal.core.i18n import lazy_gettext as _l
 
 REQUIRED = _l("This field is required.")
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.roles import Role
 from portal.core.clock import utcnow
 from portal.core.db import Encrypted, UTCDateTime
 from portal.core.enums import TitledEnum, enum_type
+from portal.core.i18n import lazy_gettext as _l
 from portal.core.identifiers import mask_id_number
 from portal.extensions import db
 from portal.verification.departments import Department

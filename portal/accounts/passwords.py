@@ -22,8 +22,9 @@ import functools
 import itertools
 from pathlib import Path
 
-from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
+
+from portal.core.i18n import lazy_gettext as _l
 
 __all__ = [
     "MAX_LENGTH",

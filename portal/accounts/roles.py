@@ -1,9 +1,8 @@
 """Roles. Every account holds exactly one, so no account can combine the three separated
 powers of 三权分立 (administrator, security officer, auditor; SECURITY.md B3)."""
 
-from flask_babel import lazy_gettext as _l
-
 from portal.core.enums import TitledEnum
+from portal.core.i18n import lazy_gettext as _l
 
 
 class Role(TitledEnum):

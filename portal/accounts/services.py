@@ -10,7 +10,6 @@ import string
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from portal.accounts import hashing, throttle
@@ -28,6 +27,7 @@ from portal.core.errors import (
     Forbidden,
     ValidationFailed,
 )
+from portal.core.i18n import lazy_gettext as _l
 from portal.core.identifiers import (
     IdNumberError,
     birth_date_of,

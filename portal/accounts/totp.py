@@ -8,13 +8,13 @@ from io import BytesIO
 import pyotp
 import segno
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 
 from portal.accounts import throttle
 from portal.accounts.models import User
 from portal.core import audit
 from portal.core.clock import utcnow
 from portal.core.errors import Conflict, ValidationFailed
+from portal.core.i18n import lazy_gettext as _l
 
 STEP_SECONDS = 30
 BAD_CODE = _l("The code is not correct or was already used. Wait for the next code.")

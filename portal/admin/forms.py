@@ -1,6 +1,5 @@
 """Forms of the administration pages."""
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.validators import InputRequired, Length, Optional
@@ -8,6 +7,7 @@ from wtforms.validators import InputRequired, Length, Optional
 from portal.accounts.forms import REQUIRED
 from portal.accounts.roles import STAFF_ROLES
 from portal.core.forms import MultiCheckboxField, choices
+from portal.core.i18n import lazy_gettext as _l
 from portal.verification.departments import Department
 
 

@@ -8,13 +8,13 @@ from datetime import date
 import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from portal.accounts.roles import Role
 from portal.core.access import allow
 from portal.core.clock import today
 from portal.core.errors import ValidationFailed
+from portal.core.i18n import lazy_gettext as _l
 from portal.core.settings import RuleVersion, add_version, current_version, defaults
 from portal.extensions import db
 

@@ -12,7 +12,6 @@ from datetime import timedelta
 import sqlalchemy as sa
 from flask import current_app, g, request
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 from portal.accounts import hashing, services, throttle, totp
 from portal.accounts.models import ApiClient, ApiToken, User
@@ -21,6 +20,7 @@ from portal.core import audit
 from portal.core.access import Access
 from portal.core.clock import utcnow
 from portal.core.errors import AuthenticationFailed, Forbidden, ValidationFailed
+from portal.core.i18n import lazy_gettext as _l
 from portal.core.identifiers import is_valid_credit_code, normalize_credit_code
 from portal.extensions import db
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
+
+from portal.core.i18n import lazy_gettext as _l
 
 RULE_TITLES = {
     "residency": _l("Living and working in the city"),

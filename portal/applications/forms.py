@@ -2,7 +2,6 @@
 (valid ID numbers, one spouse, districts that exist, a member in no other case) live in
 ``portal.applications.services``, so the pages and the API cannot disagree."""
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -18,6 +17,7 @@ from wtforms.validators import InputRequired, Length, NumberRange, Optional
 from portal.accounts.forms import REQUIRED
 from portal.applications.models import Programme, Relationship
 from portal.core.forms import MultiCheckboxField, choices
+from portal.core.i18n import lazy_gettext as _l
 
 # One plain-language line per programme, shown under its name.
 PROGRAMME_HINTS = {
@@ -34,7 +34,6 @@ PROGRAMME_HINTS = {
         "home here; there is no income limit."
     ),
 }
-
 
 
 class StartForm(FlaskForm):

@@ -7,13 +7,13 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.models import District, User
 from portal.core.clock import utcnow
 from portal.core.db import Encrypted, UTCDateTime
 from portal.core.enums import TitledEnum, enum_type
+from portal.core.i18n import lazy_gettext as _l
 from portal.core.identifiers import mask_id_number
 from portal.extensions import db
 

@@ -14,7 +14,6 @@ from datetime import date
 
 import sqlalchemy as sa
 from flask import current_app, has_request_context, request
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 
 from portal.accounts.models import District, User
@@ -51,6 +50,7 @@ from portal.core.errors import (
     NotEligible,
     ValidationFailed,
 )
+from portal.core.i18n import lazy_gettext as _l
 from portal.core.identifiers import birth_date_of, mask_id_number
 from portal.core.settings import current_version
 from portal.credit.models import CreditBan

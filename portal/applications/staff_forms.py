@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
 from portal.applications.models import Programme, Status
 from portal.core.forms import choices
+from portal.core.i18n import lazy_gettext as _l
 
 REQUIRED = _l("This field is required.")
 ALL = choices([("", _l("All"))])

@@ -9,7 +9,6 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy.orm import joinedload
 
@@ -39,6 +38,7 @@ from portal.core.clock import today
 from portal.core.errors import PortalError
 from portal.core.forms import choices, show_error
 from portal.core.i18n import current_locale
+from portal.core.i18n import lazy_gettext as _l
 from portal.core.scope import load_in_scope
 from portal.core.settings import RuleVersion
 from portal.extensions import db

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
-from flask_babel import lazy_gettext as _l
+from portal.core.i18n import lazy_gettext as _l
 
 PLEDGE_VERSION = "pledge-2026.1"
 AUTHORIZATION_VERSION = "authorization-2026.1"

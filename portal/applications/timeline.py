@@ -9,10 +9,10 @@ from typing import Any
 
 from flask_babel import format_date
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 from portal.applications.models import Application, ApplicationEvent, Programme, Status
 from portal.core.clock import today
+from portal.core.i18n import lazy_gettext as _l
 
 # kind -> sentence; the parameters are those ``services.event`` stored for the kind.
 EVENT_TEXTS = {

@@ -3,7 +3,7 @@ codes or problem+json documents only at the edges (``portal.core.web``, ``portal
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
+from portal.core.i18n import lazy_gettext as _l
 
 
 class PortalError(Exception):

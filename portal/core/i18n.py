@@ -3,8 +3,28 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, has_request_context, request
-from flask_babel import get_locale
+from flask_babel import get_locale, gettext
+from flask_babel.speaklater import LazyString
 from flask_login import current_user
+from markupsafe import escape
+
+
+class LazyText(LazyString):
+    """A lazily translated string that Jinja escapes like any other text.
+
+    Flask-Babel's LazyString declares itself safe HTML, so a lazy message carrying what a
+    person typed (``_l("“%(value)s” is not valid", value=...)``) would reach the page
+    unescaped. Every ``_l`` in the portal is this class instead.
+    """
+
+    def __html__(self) -> str:
+        return str(escape(str(self)))
+
+
+def lazy_gettext(string: str, **variables) -> LazyText:
+    """Translate when shown, in the reader's language (for strings made at import time)."""
+    return LazyText(gettext, string, **variables)
+
 
 LOCALE_COOKIE = "locale"
 CARE_COOKIE = "care_mode"

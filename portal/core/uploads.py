@@ -10,12 +10,12 @@ import secrets
 from pathlib import Path
 
 from flask import Response, current_app, send_file
-from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from portal.applications.models import Upload
 from portal.core.errors import ValidationFailed
+from portal.core.i18n import lazy_gettext as _l
 from portal.extensions import db
 
 MAX_BYTES = 10 * 1024 * 1024

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from werkzeug.exceptions import HTTPException
 
 from portal.core.errors import PortalError, TooManyAttempts
+from portal.core.i18n import lazy_gettext as _l
 from portal.extensions import db
 
 CSP = (

@@ -1,7 +1,6 @@
 """Forms of the notice pages. They check presence and shape only; the rules (how long a
 reason must be, who may object, when) live in the services, shared with the API."""
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, RadioField, TextAreaField
 from wtforms.validators import InputRequired, Length, ValidationError
@@ -9,6 +8,7 @@ from wtforms.validators import InputRequired, Length, ValidationError
 from portal.accounts.forms import REQUIRED
 from portal.applications.models import Programme
 from portal.core.forms import choices
+from portal.core.i18n import lazy_gettext as _l
 from portal.notices.services import REASON_MAX, RESOLUTION_MAX
 
 

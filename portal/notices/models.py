@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.accounts.models import District, User
@@ -13,6 +12,7 @@ from portal.applications.models import Application, Programme
 from portal.core.clock import utcnow
 from portal.core.db import UTCDateTime
 from portal.core.enums import TitledEnum, enum_type
+from portal.core.i18n import lazy_gettext as _l
 from portal.extensions import db
 
 

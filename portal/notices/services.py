@@ -26,7 +26,6 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale, format_date, lazy_ngettext
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import District, User
@@ -37,6 +36,7 @@ from portal.core import audit
 from portal.core.calendar import add_working_days
 from portal.core.clock import today, utcnow
 from portal.core.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed
+from portal.core.i18n import lazy_gettext as _l
 from portal.core.identifiers import mask_id_number
 from portal.core.settings import RuleVersion, current_version, defaults
 from portal.extensions import db

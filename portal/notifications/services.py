@@ -14,10 +14,10 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from flask import current_app
 from flask_babel import force_locale, format_date
-from flask_babel import lazy_gettext as _l
 
 from portal.accounts.models import User
 from portal.core.clock import utcnow
+from portal.core.i18n import lazy_gettext as _l
 from portal.extensions import db
 from portal.notifications.models import Message, OutboxItem
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 from flask_smorest import Blueprint
 
 from portal.accounts.models import User
@@ -30,6 +29,7 @@ from portal.applications.schemas import (
 from portal.core.access import api_access
 from portal.core.clock import today
 from portal.core.errors import ValidationFailed
+from portal.core.i18n import lazy_gettext as _l
 from portal.core.scope import load_in_scope
 from portal.extensions import db
 from portal.verification import services

@@ -1,8 +1,7 @@
 """The departments whose data the portal checks (RULES.md, 并联审核)."""
 
-from flask_babel import lazy_gettext as _l
-
 from portal.core.enums import TitledEnum
+from portal.core.i18n import lazy_gettext as _l
 
 
 class Department(TitledEnum):

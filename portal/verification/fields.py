@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
-
 from portal.core.errors import ValidationFailed
+from portal.core.i18n import lazy_gettext as _l
 from portal.verification.departments import Department
 
 

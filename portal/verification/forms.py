@@ -11,7 +11,6 @@ from datetime import date
 from typing import Any, ClassVar
 
 from flask_babel import format_date
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
@@ -19,6 +18,7 @@ from wtforms.validators import InputRequired, Length, Optional
 from portal.applications.models import HouseholdMember
 from portal.core.errors import PortalError, ValidationFailed
 from portal.core.forms import choices
+from portal.core.i18n import lazy_gettext as _l
 from portal.verification.fields import FACTS, Fact, parse_fact
 from portal.verification.models import CheckStatus, DepartmentCheck
 

@@ -7,13 +7,13 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.applications.models import Application
 from portal.core.clock import utcnow
 from portal.core.db import UTCDateTime
 from portal.core.enums import TitledEnum, enum_type
+from portal.core.i18n import lazy_gettext as _l
 from portal.extensions import db
 from portal.verification.departments import Department
 

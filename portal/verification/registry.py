@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from flask_babel import lazy_gettext as _l
 from sqlalchemy.dialects import postgresql, sqlite
 
 from portal.accounts.services import id_index, validated_id_number
 from portal.core import audit
 from portal.core.clock import utcnow
 from portal.core.errors import ValidationFailed
+from portal.core.i18n import lazy_gettext as _l
 from portal.core.identifiers import mask_id_number
 from portal.extensions import db
 from portal.verification.departments import Department

@@ -11,7 +11,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import lazy_gettext as _l
 
 from portal.accounts.models import User
 from portal.accounts.roles import Role
@@ -20,6 +19,7 @@ from portal.core import audit
 from portal.core.calendar import add_working_days
 from portal.core.clock import today, utcnow
 from portal.core.errors import Forbidden, InvalidTransition, ValidationFailed
+from portal.core.i18n import lazy_gettext as _l
 from portal.core.settings import current_version
 from portal.extensions import db
 from portal.verification.backends import Answer, PersonRef, get_source

@@ -78,3 +78,29 @@ def test_large_text_mode(client):
     assert 'aria-pressed="true"' in html
     client.post_form("/care-mode", {"care_mode": "0", "next": "/"})
     assert 'class="care"' not in client.get("/").get_data(as_text=True)
+
+
+def test_lazy_messages_carrying_typed_text_are_escaped(app):
+    from flask import render_template_string
+
+    from portal.core.i18n import lazy_gettext
+
+    message = lazy_gettext(
+        "“%(value)s” is not a valid value for %(label)s.", value="<b>x</b>", label="y"
+    )
+    html = render_template_string("<p>{{ m }}</p>", m=message)
+    assert "<b>" not in html
+    assert "&lt;b&gt;x&lt;/b&gt;" in html
+
+
+def test_the_portal_uses_only_the_escaping_lazy_gettext():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "portal"
+    offenders = [
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if "from flask_babel import lazy_gettext" in p.read_text(encoding="utf-8")
+        or "flask_babel.lazy_gettext" in p.read_text(encoding="utf-8")
+    ]
+    assert offenders == []
