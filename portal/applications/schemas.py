@@ -583,7 +583,7 @@ def check_item_document(check: DepartmentCheck) -> dict[str, Any]:
 
 
 def event_document(ev: ApplicationEvent, *, staff: bool = False) -> dict[str, Any]:
-    doc = {"at": ev.at, "kind": ev.kind, "text": event_sentence(ev)}
+    doc = {"at": ev.at, "kind": ev.kind, "text": event_sentence(ev, staff=staff)}
     if staff:
         doc["public"] = ev.public
     return doc

@@ -18,7 +18,6 @@ from portal.applications import services
 from portal.applications.explain import explained
 from portal.applications.models import (
     Application,
-    ApplicationEvent,
     Programme,
     SpotCheck,
     Status,
@@ -33,12 +32,12 @@ from portal.applications.staff_forms import (
     SpotCheckForm,
     SupplementForm,
 )
+from portal.applications.timeline import event_sentence
 from portal.core.access import allow
 from portal.core.clock import today
 from portal.core.errors import PortalError
 from portal.core.forms import choices, show_error
 from portal.core.i18n import current_locale
-from portal.core.i18n import lazy_gettext as _l
 from portal.core.scope import load_in_scope
 from portal.core.settings import RuleVersion
 from portal.extensions import db
@@ -184,36 +183,6 @@ def queue():
 # --- the whole file ----------------------------------------------------------------------
 
 
-class _Params(dict):
-    """Event parameters; one an old event lacks reads as a dash rather than failing."""
-
-    def __missing__(self, key: str) -> str:
-        return "—"
-
-
-EVENT_TEXTS = {
-    "created": _l("Application started"),
-    "submitted": _l("Submitted, reference %(reference)s"),
-    "withdrawn": _l("Withdrawn by the applicant"),
-    "checks_settled": _l("Every department check settled; the rules were evaluated"),
-    "supplement_requested": _l("Document requested: %(document)s, by %(deadline)s"),
-    "supplement_answered": _l("Document received: %(document)s"),
-    "approved": _l("Approved"),
-    "rejected": _l("Rejected: %(reason)s"),
-    "second_review": _l("Second review requested: %(reason)s"),
-    "spot_check_drawn": _l("Drawn for a spot check"),
-    "revoked": _l("Qualification revoked: %(reason)s"),
-}
-
-
-def event_text(ev: ApplicationEvent) -> str:
-    """One timeline step as a sentence; kinds this page does not know show their code."""
-    text = EVENT_TEXTS.get(ev.kind)
-    if text is None:
-        return ev.kind
-    return str(text) % _Params(ev.params)
-
-
 @dataclass(frozen=True)
 class CheckView:
     check: DepartmentCheck
@@ -270,7 +239,7 @@ def _file_page(
         else None,
         supplements=supplements,
         spot=spot,
-        timeline=[(e, event_text(e)) for e in app.events],
+        timeline=[(e, event_sentence(e, staff=True)) for e in app.events],
         people=people,
         today=today(),
         overdue=app.status in UNDECIDED and app.decide_by is not None and app.decide_by < today(),

@@ -34,6 +34,28 @@ EVENT_TEXTS = {
         "application again: %(resolution)s"
     ),
     "qualified": _l("The public notice ended without objection: your household is qualified."),
+    "supplement_expired": _l(
+        "The time to send %(document)s passed; a housing officer decides with what there is."
+    ),
+}
+# The same events as staff read them in the file (including internal ones).
+STAFF_EVENT_TEXTS = {
+    "created": _l("Application started"),
+    "submitted": _l("Submitted, reference %(reference)s"),
+    "withdrawn": _l("Withdrawn by the applicant"),
+    "checks_settled": _l("Every department check settled; the rules were evaluated"),
+    "supplement_requested": _l("Document requested: %(document)s, by %(deadline)s"),
+    "supplement_answered": _l("Document received: %(document)s"),
+    "supplement_expired": _l("Document not received in time: %(document)s"),
+    "approved": _l("Approved"),
+    "rejected": _l("Rejected: %(reason)s"),
+    "second_review": _l("Second review requested: %(reason)s"),
+    "spot_check_drawn": _l("Drawn for a spot check"),
+    "revoked": _l("Qualification revoked: %(reason)s"),
+    "notice_published": _l("Published for public notice until %(ends_on)s"),
+    "objection_filed": _l("Objection filed during the public notice"),
+    "objection_upheld": _l("Objection upheld: %(resolution)s"),
+    "qualified": _l("Qualified after the public notice"),
 }
 UNKNOWN_EVENT = _l("The application was updated.")
 
@@ -61,9 +83,9 @@ def _shown(key: str, value: Any) -> str:
     return str(value)
 
 
-def event_sentence(ev: ApplicationEvent) -> str:
-    """The event as one sentence in the current language."""
-    text = EVENT_TEXTS.get(ev.kind, UNKNOWN_EVENT)
+def event_sentence(ev: ApplicationEvent, *, staff: bool = False) -> str:
+    """The event as one sentence in the current language, as the resident or staff read it."""
+    text = (STAFF_EVENT_TEXTS if staff else EVENT_TEXTS).get(ev.kind, UNKNOWN_EVENT)
     params = _Params({k: _shown(k, v) for k, v in ev.params.items()})
     return str(text) % params
 
