@@ -61,7 +61,8 @@ class Config:
     # Sign-in throttling (SECURITY.md A3)
     LOGIN_MAX_FAILURES = 5
     LOGIN_LOCK_MINUTES = 15
-    LOGIN_RATE_LIMIT = "10 per 5 minutes"
+    # per client address; raise it where a whole office signs in through one NAT address
+    LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "10 per 5 minutes")
     RATELIMIT_HEADERS_ENABLED = True
     RATELIMIT_STRATEGY = "moving-window"
 

@@ -87,7 +87,7 @@ def find_by_identifier(raw: str) -> User | None:
     if not value:
         return None
     normalized_id = normalize_id_number(value)
-    if len(normalized_id) == 18:
+    if looks_like_id_number(normalized_id):
         clause = User.id_number_index == id_index(normalized_id)
     elif is_valid_mobile(normalize_mobile(value)):
         clause = User.mobile_index == mobile_index(normalize_mobile(value))
@@ -167,8 +167,14 @@ def authenticate(identifier: str, password: str) -> User:
     return user
 
 
+def looks_like_id_number(value: str) -> bool:
+    """The shape of an ID number (17 digits and a digit or X), so that an 18-character staff
+    sign-in name is never taken for one."""
+    return len(value) == 18 and value[:17].isdigit() and (value[17].isdigit() or value[17] == "X")
+
+
 def _kind(identifier: str) -> str:
-    if len(normalize_id_number(identifier)) == 18:
+    if looks_like_id_number(normalize_id_number(identifier)):
         return "id_number"
     return "mobile" if is_valid_mobile(normalize_mobile(identifier)) else "username"
 

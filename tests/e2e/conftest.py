@@ -36,6 +36,8 @@ def server(tmp_path_factory):
         "PORTAL_ENV": "development",
         "PORTAL_INSTANCE_PATH": str(inst),
         "PORTAL_DATABASE_URL": f"sqlite:///{inst / 'portal.db'}",
+        # every browser of the journeys signs in from 127.0.0.1
+        "PORTAL_LOGIN_RATE_LIMIT": "200 per 5 minutes",
     }
     env.pop("TEST_DATABASE_URL", None)
     flask = [sys.executable, "-m", "flask"]

@@ -26,7 +26,8 @@ MASKED_ID = re.compile(r"^\d{4}\*{10}[\dX]{4}$")
 
 
 def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+    # the answers' texts are compared in English
+    return {"Authorization": f"Bearer {token}", "Accept-Language": "en"}
 
 
 def resident_token(client, resident) -> str:

@@ -219,3 +219,11 @@ def test_sign_in_redirects_only_to_local_pages(client, resident):
         "/login?next=/account", {"identifier": resident.mobile, "password": PASSWORD}
     )
     assert resp.headers["Location"] == "/account"
+
+
+def test_an_eighteen_character_sign_in_name_is_not_taken_for_an_id_number(client):
+    officer = make_staff(Role.REVIEWER, username="demo.civil-affairs")
+    assert len(officer.username) == 18
+    resp = sign_in(client, officer.username)
+    assert resp.status_code == 302
+    assert resp.headers["Location"].startswith("/login/totp")
