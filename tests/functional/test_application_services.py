@@ -9,7 +9,6 @@ from portal.accounts.models import District
 from portal.accounts.roles import Role
 from portal.applications import services
 from portal.applications.models import PersonClaim, Programme, Relationship, Status
-from portal.applications.texts import texts_hash
 from portal.core.errors import DuplicateApplication, Forbidden, NotEligible, ValidationFailed
 from portal.core.identifiers import make_id_number
 from portal.credit.models import CreditBan
@@ -17,6 +16,7 @@ from portal.verification import services as verification
 from portal.verification.departments import Department
 from portal.verification.models import CheckStatus
 from tests.factories import ResidentFactory
+from tests.factories.applications import draft_for, settle_all, submit
 from tests.factories.fixtures import make_staff
 from tests.factories.registry import local_household
 
@@ -28,39 +28,6 @@ def district(db):
     from tests.factories import DistrictFactory
 
     return DistrictFactory(code="450302")
-
-
-def draft_for(resident, district, programme=Programme.PUBLIC_RENTAL):
-    app = services.start_application(resident, programme)
-    services.update_details(
-        app,
-        resident,
-        contact_phone=resident.mobile,
-        email=None,
-        current_address="桂林市秀峰区中山中路1号",
-        district_code=district.code,
-        preferred_codes=[district.code],
-    )
-    return app
-
-
-def submit(app, resident):
-    return services.submit(
-        app,
-        resident,
-        accept_pledge=True,
-        accept_authorization=True,
-        accept_privacy=True,
-        locale="zh_Hans_CN",
-        shown_hash=texts_hash("zh_Hans_CN"),
-    )
-
-
-def settle_all(app):
-    for check in verification.checks_of(app):
-        reviewer = make_staff(Role.REVIEWER, department=check.department)
-        note = None if check.status is CheckStatus.MATCH else "seen the original"
-        verification.confirm(check, reviewer, note)
 
 
 def test_household_goes_from_draft_to_officer_decision(db, district):

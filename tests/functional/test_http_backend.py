@@ -17,8 +17,7 @@ import pytest
 from portal.accounts.roles import Role
 from portal.accounts.services import id_index
 from portal.applications import services
-from portal.applications.models import Programme, Relationship
-from portal.applications.texts import texts_hash
+from portal.applications.models import Relationship
 from portal.core.identifiers import make_id_number, mask_id_number
 from portal.verification import services as verification
 from portal.verification.backends import PersonRef, get_source
@@ -26,6 +25,7 @@ from portal.verification.departments import Department
 from portal.verification.http_backend import HttpDataPlatform
 from portal.verification.models import CheckStatus
 from tests.factories import ResidentFactory
+from tests.factories.applications import draft_for, submit
 from tests.factories.fixtures import make_staff
 
 TOKEN = "platform-token-for-tests"
@@ -298,32 +298,6 @@ def district(db):
     from tests.factories import DistrictFactory
 
     return DistrictFactory(code="450302")
-
-
-def draft_for(resident, district, programme=Programme.PUBLIC_RENTAL):
-    app = services.start_application(resident, programme)
-    services.update_details(
-        app,
-        resident,
-        contact_phone=resident.mobile,
-        email=None,
-        current_address="桂林市秀峰区中山中路1号",
-        district_code=district.code,
-        preferred_codes=[district.code],
-    )
-    return app
-
-
-def submit(app, resident):
-    return services.submit(
-        app,
-        resident,
-        accept_pledge=True,
-        accept_authorization=True,
-        accept_privacy=True,
-        locale="zh_Hans_CN",
-        shown_hash=texts_hash("zh_Hans_CN"),
-    )
 
 
 def married_couple_on_the_platform(platform, resident) -> None:

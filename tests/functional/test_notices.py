@@ -13,7 +13,6 @@ import time_machine
 from portal.accounts.roles import Role
 from portal.applications import services as applications
 from portal.applications.models import Programme, Status
-from portal.applications.texts import texts_hash
 from portal.core.audit import AuditEvent
 from portal.core.calendar import add_working_days
 from portal.core.clock import today
@@ -26,48 +25,14 @@ from portal.notices.models import (
     ObjectionStatus,
 )
 from portal.notifications.models import Message
-from portal.verification import services as verification
-from portal.verification.models import CheckStatus
 from tests.factories import DistrictFactory, ResidentFactory
+from tests.factories.applications import draft_for, settle_all, submit
 from tests.factories.fixtures import make_staff, sign_in, sign_in_staff
 from tests.factories.registry import local_household
 
 REASON = "他家在七星区有一套住房，我是邻居，亲眼见过房产证。"
 
 # --- helpers (as in test_application_services.py) ----------------------------------------
-
-
-def draft_for(resident, district, programme=Programme.PUBLIC_RENTAL):
-    app = applications.start_application(resident, programme)
-    applications.update_details(
-        app,
-        resident,
-        contact_phone=resident.mobile,
-        email=None,
-        current_address="桂林市秀峰区中山中路1号",
-        district_code=district.code,
-        preferred_codes=[district.code],
-    )
-    return app
-
-
-def submit(app, resident):
-    return applications.submit(
-        app,
-        resident,
-        accept_pledge=True,
-        accept_authorization=True,
-        accept_privacy=True,
-        locale="zh_Hans_CN",
-        shown_hash=texts_hash("zh_Hans_CN"),
-    )
-
-
-def settle_all(app):
-    for check in verification.checks_of(app):
-        reviewer = make_staff(Role.REVIEWER, department=check.department)
-        note = None if check.status is CheckStatus.MATCH else "seen the original"
-        verification.confirm(check, reviewer, note)
 
 
 def approved(district, officer, name: str):

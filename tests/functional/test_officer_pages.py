@@ -24,14 +24,13 @@ from portal.applications.models import (
     SupplementStatus,
     Upload,
 )
-from portal.applications.texts import texts_hash
 from portal.core.audit import AuditEvent
 from portal.core.clock import today, utcnow
 from portal.extensions import db as _db
 from portal.notifications.models import Message
 from portal.verification import services as verification
-from portal.verification.models import CheckStatus
 from tests.factories import DistrictFactory, ResidentFactory
+from tests.factories.applications import draft_for, settle_all, submit
 from tests.factories.fixtures import make_staff
 from tests.factories.registry import local_household
 
@@ -41,39 +40,6 @@ from tests.factories.registry import local_household
 @pytest.fixture
 def district(db):
     return DistrictFactory(code="450302")
-
-
-def draft_for(resident, district, programme=Programme.PUBLIC_RENTAL):
-    app = services.start_application(resident, programme)
-    services.update_details(
-        app,
-        resident,
-        contact_phone=resident.mobile,
-        email=None,
-        current_address="桂林市秀峰区中山中路1号",
-        district_code=district.code,
-        preferred_codes=[district.code],
-    )
-    return app
-
-
-def submit(app, resident):
-    return services.submit(
-        app,
-        resident,
-        accept_pledge=True,
-        accept_authorization=True,
-        accept_privacy=True,
-        locale="zh_Hans_CN",
-        shown_hash=texts_hash("zh_Hans_CN"),
-    )
-
-
-def settle_all(app):
-    for check in verification.checks_of(app):
-        reviewer = make_staff(Role.REVIEWER, department=check.department)
-        note = None if check.status is CheckStatus.MATCH else "seen the original"
-        verification.confirm(check, reviewer, note)
 
 
 def submitted(district, programme=Programme.PUBLIC_RENTAL, **household) -> Application:

@@ -12,11 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from portal.accounts.models import User
-from portal.accounts.roles import Role
 from portal.accounts.services import id_index
 from portal.applications import services
 from portal.applications.models import Programme
-from portal.applications.texts import texts_hash
 from portal.core.audit import AuditEvent
 from portal.core.identifiers import make_id_number, mask_id_number
 from portal.demo import load_demo
@@ -33,7 +31,7 @@ from portal.verification.departments import Department
 from portal.verification.fields import FACTS, parse_fact
 from portal.verification.models import CheckStatus, RegistryRecord
 from portal.verification.registry import csv_columns
-from tests.factories.fixtures import make_staff
+from tests.factories.applications import draft_for, settle_all, submit
 from tests.factories.registry import put
 
 ZHANG = make_id_number("450302", date(1980, 4, 5), 17)
@@ -352,39 +350,6 @@ def test_demo_registry_is_coherent_and_loads_once(db):
     for index, civil in spouses.items():  # marriages are recorded on both sides
         assert stored[Department.CIVIL_AFFAIRS][civil["spouse_index"]]["spouse_index"] == index
     assert {d for d in Department if stored[d]} == set(Department)  # every department used
-
-
-def draft_for(resident, district_code, programme):
-    app = services.start_application(resident, programme)
-    services.update_details(
-        app,
-        resident,
-        contact_phone=resident.mobile,
-        email=None,
-        current_address="桂林市中山中路1号",
-        district_code=district_code,
-        preferred_codes=[district_code],
-    )
-    return app
-
-
-def submit(app, resident):
-    return services.submit(
-        app,
-        resident,
-        accept_pledge=True,
-        accept_authorization=True,
-        accept_privacy=True,
-        locale="zh_Hans_CN",
-        shown_hash=texts_hash("zh_Hans_CN"),
-    )
-
-
-def settle_all(app):
-    for check in verification.checks_of(app):
-        reviewer = make_staff(Role.REVIEWER, department=check.department)
-        note = None if check.status is CheckStatus.MATCH else "seen the original"
-        verification.confirm(check, reviewer, note)
 
 
 CASES = [

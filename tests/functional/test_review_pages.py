@@ -12,8 +12,7 @@ import sqlalchemy as sa
 
 from portal.accounts.roles import Role
 from portal.applications import services
-from portal.applications.models import Application, Programme, Relationship, Status
-from portal.applications.texts import texts_hash
+from portal.applications.models import Application, Relationship, Status
 from portal.core.audit import AuditEvent
 from portal.core.clock import today
 from portal.core.identifiers import make_id_number
@@ -24,6 +23,7 @@ from portal.verification import views as review_views
 from portal.verification.departments import Department
 from portal.verification.models import CheckOutcome, CheckStatus, DepartmentCheck
 from tests.factories import DistrictFactory, ResidentFactory
+from tests.factories.applications import draft_for, submit
 from tests.factories.registry import local_household
 
 SPOUSE = make_id_number("450302", date(1987, 5, 5), 42)
@@ -35,32 +35,6 @@ SPOUSE = make_id_number("450302", date(1987, 5, 5), 42)
 @pytest.fixture
 def district(db):
     return DistrictFactory(code="450302")
-
-
-def draft_for(resident, district, programme=Programme.PUBLIC_RENTAL):
-    app = services.start_application(resident, programme)
-    services.update_details(
-        app,
-        resident,
-        contact_phone=resident.mobile,
-        email=None,
-        current_address="桂林市秀峰区中山中路1号",
-        district_code=district.code,
-        preferred_codes=[district.code],
-    )
-    return app
-
-
-def submit(app, resident):
-    return services.submit(
-        app,
-        resident,
-        accept_pledge=True,
-        accept_authorization=True,
-        accept_privacy=True,
-        locale="zh_Hans_CN",
-        shown_hash=texts_hash("zh_Hans_CN"),
-    )
 
 
 _spouses = itertools.count(100)
