@@ -27,6 +27,9 @@ def create_app(
         static_folder=str(ROOT / "static"),
     )
     configure(app, config, overrides)
+    from portal.core import logging as portal_logging
+
+    portal_logging.init_app(app)  # first, so its request hooks wrap all others
     register_extensions(app)
     register_blueprints(app)
     register_request_hooks(app)
@@ -59,6 +62,7 @@ def configure(app: Flask, config, overrides: dict) -> None:
 
 def register_extensions(app: Flask) -> None:
     import portal.models  # noqa: F401 - every table known before anything is used
+    from portal import jobs
     from portal.accounts import hashing
     from portal.accounts.sessions import load_session_user
     from portal.core import dbsetup, i18n
@@ -87,6 +91,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "accounts.login"
     hashing.init_app(app)
     i18n.init_app(app)
+    jobs.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -96,6 +101,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.api import init_api
     from portal.applications import staff_views as officer
     from portal.applications import views as applications
+    from portal.exports import views as exports
     from portal.notices import views as notices
     from portal.notifications import views as notifications
     from portal.public import views as public
@@ -113,6 +119,7 @@ def register_blueprints(app: Flask) -> None:
         review,
         notices,
         notifications,
+        exports,
     ):
         app.register_blueprint(module.bp)
     init_api(app)

@@ -34,6 +34,7 @@ def portal_cli() -> None:
 
 def _add_domain_commands() -> None:
     from portal.applications.cli import applications_cli
+    from portal.jobs.cli import jobs_cli
     from portal.notices.cli import notices_cli
     from portal.notifications.cli import outbox_cli
     from portal.verification.cli import registry_cli
@@ -42,6 +43,7 @@ def _add_domain_commands() -> None:
     portal_cli.add_command(outbox_cli)
     portal_cli.add_command(applications_cli)
     portal_cli.add_command(notices_cli)
+    portal_cli.add_command(jobs_cli)
 
 
 _add_domain_commands()
@@ -154,3 +156,14 @@ def demo_code_command(username: str) -> None:
     if user is None or not user.is_demo or not user.totp_secret:
         raise click.ClickException("not a demo staff account")
     click.echo(pyotp.TOTP(user.totp_secret).now())
+
+
+def _add_backup_commands() -> None:
+    """``flask portal backup`` and ``flask portal restore`` (SECURITY.md F3, docs/backup.md)."""
+    from portal.backup import backup_command, restore_command
+
+    portal_cli.add_command(backup_command)
+    portal_cli.add_command(restore_command)
+
+
+_add_backup_commands()

@@ -41,6 +41,11 @@ class Config:
 
     TESTING = False
     SECRET_KEY: str | None = _env("SECRET_KEY")
+    # While rotating PORTAL_SECRET_KEY: the old key(s), comma-separated, still accepted for
+    # the cookies signed before (docs/deployment.md); empty again once they have expired.
+    SECRET_KEY_FALLBACKS: ClassVar[list[str]] = [
+        k.strip() for k in (_env("SECRET_KEY_FALLBACKS") or "").split(",") if k.strip()
+    ]
     # Master key for personal data (AES-GCM) and its blind index, base64 or any long string.
     DATA_KEY: str | None = _env("DATA_KEY")
     SQLALCHEMY_DATABASE_URI: str | None = _env("DATABASE_URL")
@@ -86,11 +91,32 @@ class Config:
     DATA_PLATFORM_TOKEN = _env("DATA_PLATFORM_TOKEN")
     DEPARTMENT_TIMEOUT_SECONDS = float(_env("DEPARTMENT_TIMEOUT_SECONDS", "8") or 8)
     UPLOAD_FOLDER = _env("UPLOAD_FOLDER")  # default: instance/uploads
+    # Where uploads are kept: "local" (UPLOAD_FOLDER) or "s3", any S3-compatible store
+    # (MinIO, Aliyun OSS, Tencent COS, AWS); see docs/deployment.md and requirements-s3.txt.
+    STORAGE = _env("STORAGE", "local")
+    S3_BUCKET = _env("S3_BUCKET")
+    S3_PREFIX = _env("S3_PREFIX", "uploads/")
+    S3_ENDPOINT_URL = _env("S3_ENDPOINT_URL")  # none: AWS itself
+    S3_REGION = _env("S3_REGION")
+    # none: boto3's usual sources (AWS_* variables, ~/.aws, an instance role)
+    S3_ACCESS_KEY_ID = _env("S3_ACCESS_KEY_ID")
+    S3_SECRET_ACCESS_KEY = _env("S3_SECRET_ACCESS_KEY")
+    S3_ADDRESSING_STYLE = _env("S3_ADDRESSING_STYLE", "auto")  # "path" (MinIO), "virtual" (OSS)
+    S3_SERVER_SIDE_ENCRYPTION = _env("S3_SERVER_SIDE_ENCRYPTION")  # e.g. AES256
+    # Logs: one JSON object per line on stderr (0: plain text lines), at this level and above
+    LOG_JSON = _env_bool("LOG_JSON", True)
+    LOG_LEVEL = (_env("LOG_LEVEL", "INFO") or "INFO").upper()
     SMTP_HOST = _env("SMTP_HOST")
     SMTP_PORT = int(_env("SMTP_PORT", "587") or 587)
     SMTP_USER = _env("SMTP_USER")
     SMTP_PASSWORD = _env("SMTP_PASSWORD")
     MAIL_FROM = _env("MAIL_FROM", "noreply@localhost")
+
+    # Background jobs (docs/jobs.md). With REDIS_URL they go to Celery workers once the
+    # request commits; without it, or with JOBS_EAGER, they run at once in the process.
+    JOBS_EAGER = _env_bool("JOBS_EAGER", False)
+    JOBS_QUEUE = _env("JOBS_QUEUE", "portal")  # Celery queue; one per portal sharing a Redis
+    JOBS_MAX_ATTEMPTS = int(_env("JOBS_MAX_ATTEMPTS", "5") or 5)  # per job and period
 
     API_TITLE = "Public rental housing portal API"
     API_VERSION = "v1"
@@ -120,6 +146,8 @@ class TestConfig(Config):
     ARGON2_MEMORY_COST = 19456
     RATELIMIT_STORAGE_URI = "memory://"
     SERVER_NAME = "portal.test"
+    # a developer's PORTAL_REDIS_URL must not send the suite's jobs to a broker
+    JOBS_EAGER = _env_bool("JOBS_EAGER", True)
 
 
 CONFIGS = {"production": Config, "development": DevelopmentConfig, "test": TestConfig}

@@ -4,6 +4,8 @@ from portal.accounts import models as accounts  # noqa: F401
 from portal.applications import models as applications  # noqa: F401
 from portal.core import audit, settings  # noqa: F401
 from portal.credit import models as credit  # noqa: F401
+from portal.exports import models as exports  # noqa: F401
+from portal.jobs import models as jobs  # noqa: F401
 from portal.notices import models as notices  # noqa: F401
 from portal.notifications import models as notifications  # noqa: F401
 from portal.verification import models as verification  # noqa: F401

@@ -1,11 +1,11 @@
 """Uploads (SECURITY.md C4): PDF, JPEG or PNG only, at most 10 MiB, the type decided by the
 file's first bytes (not its name or the browser's word), stored under a random name outside
-``static/``, and sent back only as an attachment with ``nosniff``."""
+``static/`` (in the storage backend of ``portal.core.storage``: a folder or an S3-compatible
+store), and sent back only as an attachment with ``nosniff``."""
 
 from __future__ import annotations
 
 import hashlib
-import os
 import secrets
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from portal.applications.models import Upload
 from portal.core.errors import ValidationFailed
 from portal.core.i18n import lazy_gettext as _l
+from portal.core.storage import LocalStorage, get_storage, local_folder
 from portal.extensions import db
 
 MAX_BYTES = 10 * 1024 * 1024
@@ -32,10 +33,8 @@ NAME_SUFFIXES = {
 
 
 def upload_folder() -> Path:
-    folder = current_app.config.get("UPLOAD_FOLDER") or os.path.join(
-        current_app.instance_path, "uploads"
-    )
-    path = Path(folder)
+    """The folder of the local storage backend (``PORTAL_STORAGE=local``)."""
+    path = local_folder(current_app)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -73,7 +72,7 @@ def save_upload(owner, file: FileStorage | None, field: str = "file") -> Upload:
             field=field,
         )
     storage_name = secrets.token_hex(16) + kind[1]
-    (upload_folder() / storage_name).write_bytes(data)
+    get_storage().save(storage_name, data)
     upload = Upload(
         owner_id=owner.id,
         storage_name=storage_name,
@@ -88,14 +87,26 @@ def save_upload(owner, file: FileStorage | None, field: str = "file") -> Upload:
 
 
 def send_upload(upload: Upload) -> Response:
-    """The file as a download, never rendered by the browser."""
+    """The file as a download, never rendered by the browser. A local file is sent from
+    its path; an object in S3 is streamed through, never held whole in memory."""
+    storage = get_storage()
+    if isinstance(storage, LocalStorage):
+        source = storage.path(upload.storage_name)
+        options = {}
+    else:
+        source = storage.open(upload.storage_name)
+        # A stream cannot answer range requests; the stored hash is a strong ETag.
+        options = {"conditional": False, "etag": upload.sha256}
     resp = send_file(
-        upload_folder() / upload.storage_name,
+        source,
         mimetype=upload.content_type,
         as_attachment=True,
         download_name=upload.original_name,
         max_age=0,
+        **options,
     )
+    if not isinstance(storage, LocalStorage):
+        resp.content_length = upload.size
     resp.headers["X-Content-Type-Options"] = "nosniff"
     resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return resp

@@ -14,10 +14,7 @@ def notices_cli() -> None:
 def close_due_command() -> None:
     """Close notices past their end with no objection open; their households qualify."""
     from portal.cli import transactional
-    from portal.notices.services import close_notice, due_notices
+    from portal.jobs.tasks import close_due_notices
 
-    def close_all() -> int:
-        return sum(len(close_notice(None, n)) for n in due_notices())
-
-    count = transactional(close_all)()
+    count = transactional(close_due_notices)()["qualified"]
     click.echo(f"qualified {count} households")

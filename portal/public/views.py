@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
@@ -86,3 +88,85 @@ def healthz():
         database = "unavailable"
     ok = database == "ok"
     return jsonify(status="ok" if ok else "degraded", database=database), 200 if ok else 503
+
+
+@lru_cache(maxsize=4)
+def _migrations(directory: str):
+    """The migrations shipped with this code, read once."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory(directory)
+
+
+def _ready_database() -> tuple[str, str]:
+    """(database, schema): whether the database answers, and whether its schema is at the
+    migrations' head ("behind": run ``flask db upgrade``; "ahead": the database was
+    upgraded by newer code than this instance runs)."""
+    from alembic.migration import MigrationContext
+    from alembic.util import CommandError
+
+    try:
+        connection = db.session.connection()
+        connection.execute(sa.text("SELECT 1"))
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    except Exception:  # any failure means "not ready"; the details go to the log
+        current_app.logger.exception("readiness: database unavailable")
+        db.session.rollback()
+        return "unavailable", "unknown"
+    scripts = _migrations(current_app.extensions["migrate"].directory)
+    if current == set(scripts.get_heads()):
+        return "ok", "ok"
+    try:
+        for revision in current:
+            scripts.get_revision(revision)
+    except CommandError:  # a revision this code does not know
+        return "ok", "ahead"
+    return "ok", "behind"
+
+
+def _ready_redis() -> str:
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        return "not configured"
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        client.ping()
+    except Exception:
+        current_app.logger.warning("readiness: redis unavailable", exc_info=True)
+        return "unavailable"
+    finally:
+        client.close()
+    return "ok"
+
+
+def _ready_storage() -> str:
+    from portal.core.storage import get_storage
+
+    probe = f"readyz-{secrets.token_hex(8)}.probe"
+    try:
+        storage = get_storage()
+        storage.save(probe, b"ok")
+        storage.delete(probe)
+    except Exception:
+        current_app.logger.exception("readiness: upload storage not writable")
+        return "unavailable"
+    return "ok"
+
+
+@bp.get("/readyz")
+@public
+def readyz():
+    """Readiness, for the load balancer: 200 only when this instance can serve requests
+    (the database answers with the schema at the migrations' head, Redis answers when it
+    is configured, the upload storage takes a file); else 503 naming the part that failed."""
+    database, schema = _ready_database()
+    checks = {
+        "database": database,
+        "schema": schema,
+        "redis": _ready_redis(),
+        "storage": _ready_storage(),
+    }
+    ok = all(v in {"ok", "not configured"} for v in checks.values())
+    return jsonify(status="ok" if ok else "unavailable", checks=checks), 200 if ok else 503

@@ -48,7 +48,8 @@ def checks_of(app: Application) -> list[DepartmentCheck]:
 
 
 def start_checks(app: Application) -> list[DepartmentCheck]:
-    """One check per department, then ask them all."""
+    """One check per department, then ask them all: at once, or through a background job
+    when jobs run on Celery workers."""
     values = current_version("eligibility").values
     deadline = add_working_days(today(), values["check_working_days"])
     checks = [
@@ -59,7 +60,14 @@ def start_checks(app: Application) -> list[DepartmentCheck]:
     ]
     db.session.add_all(checks)
     db.session.flush()
-    run_checks(app, checks)
+    from portal import jobs
+
+    if jobs.runs_async():
+        # A worker asks the departments once the submission commits; until then the
+        # status page shows each check as waiting for the department.
+        jobs.enqueue("verification.run_checks", application_id=app.id)
+    else:
+        run_checks(app, checks)
     return checks
 
 

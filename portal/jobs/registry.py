@@ -1,0 +1,30 @@
+"""Every background job, by name (the Celery task names). A new job is one line here.
+
+Times are the city's. Daily jobs run shortly after midnight, when the day's deadlines have
+passed; monthly and yearly work (subsidy runs, re-verification, annual reviews) will be
+added as, for example::
+
+    Job("subsidies.monthly", subsidies.run_month, Schedule("month", day=1, hour=3)),
+"""
+
+from __future__ import annotations
+
+from portal.jobs import tasks
+from portal.jobs.core import Job, Schedule
+
+
+def _by_name(*jobs: Job) -> dict[str, Job]:
+    return {job.name: job for job in jobs}
+
+
+JOBS: dict[str, Job] = _by_name(
+    # scheduled
+    Job("outbox.deliver", tasks.deliver_outbox, Schedule("minute"), max_minutes=10),
+    Job("applications.expire_due", tasks.expire_supplements, Schedule("day", minute=10)),
+    Job("notices.close_due", tasks.close_due_notices, Schedule("day", minute=20)),
+    Job("verification.resume_pending", tasks.resume_pending_checks, Schedule("hour", minute=5)),
+    Job("jobs.prune", tasks.prune_job_runs, Schedule("day", hour=3, minute=30)),
+    # on demand
+    Job("verification.run_checks", tasks.run_pending_checks, max_minutes=10),
+    Job("exports.build", tasks.build_export),
+)

@@ -1,0 +1,127 @@
+"""The jobs' own functions: thin wrappers over the domain services, each returning a small
+JSON summary of what it did (kept on the run and shown by ``flask portal jobs list``)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from portal.core.clock import utcnow
+from portal.core.errors import PortalError
+from portal.extensions import db
+
+log = logging.getLogger(__name__)
+
+# Runs of jobs that come round every minute or hour are kept this long; daily, monthly and
+# yearly runs (a few hundred rows a year) are kept for good.
+KEEP_FREQUENT_RUNS = timedelta(days=2)
+# A submission whose department checks are still waiting this long lost its job (a broker
+# that was down when it was sent): ask again.
+RESUME_AFTER = timedelta(minutes=10)
+
+
+def deliver_outbox() -> dict[str, int]:
+    """Send the e-mails and text messages that are due."""
+    from portal.notifications.services import deliver_outbox as deliver
+
+    sent, failed = deliver()
+    return {"sent": sent, "failed": failed}
+
+
+def expire_supplements() -> dict[str, int]:
+    """Document requests past their deadline expire; the file goes back to the officer."""
+    from portal.applications.services import expire_overdue_supplements
+
+    return {"expired": expire_overdue_supplements()}
+
+
+def close_due_notices() -> dict[str, int]:
+    """Close every notice past its end with no objection open; its households qualify.
+
+    A notice an officer closed meanwhile is skipped, not an error for the others."""
+    from portal.notices.services import close_notice, due_notices
+
+    qualified = 0
+    for notice in due_notices():
+        try:
+            with db.session.begin_nested():
+                qualified += len(close_notice(None, notice))
+        except PortalError as exc:
+            log.info("notice %s not closed: %s", notice.id, exc)
+    return {"qualified": qualified}
+
+
+def run_pending_checks(application_id: int) -> dict[str, int]:
+    """Ask the departments about one submitted application, for the checks still waiting.
+
+    Idempotent: a check that has an answer is left alone, and the application's row lock
+    makes a second run of the same job wait and then find nothing to do."""
+    from portal.applications.models import Application
+    from portal.verification.models import CheckStatus
+    from portal.verification.services import OPEN_STATUSES, checks_of, run_checks
+
+    app = db.session.scalars(
+        sa.select(Application)
+        .where(Application.id == application_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+    if app is None or app.status not in OPEN_STATUSES:
+        return {"checked": 0}
+    waiting = [c for c in checks_of(app) if c.status is CheckStatus.PENDING]
+    if waiting:
+        run_checks(app, waiting)
+    return {"checked": len(waiting)}
+
+
+def resume_pending_checks() -> dict[str, int]:
+    """Ask again for department checks that have waited too long for their job."""
+    from portal.applications.models import Application
+    from portal.jobs.core import enqueue
+    from portal.verification.models import CheckStatus, DepartmentCheck
+    from portal.verification.services import OPEN_STATUSES
+
+    ids = db.session.scalars(
+        sa.select(Application.id)
+        .where(
+            Application.status.in_(OPEN_STATUSES),
+            Application.submitted_at < utcnow() - RESUME_AFTER,
+            sa.select(DepartmentCheck.id)
+            .where(
+                DepartmentCheck.application_id == Application.id,
+                DepartmentCheck.status == CheckStatus.PENDING,
+            )
+            .exists(),
+        )
+        .order_by(Application.id)
+        .limit(500)
+    ).all()
+    for app_id in ids:
+        enqueue("verification.run_checks", application_id=app_id)
+    return {"resumed": len(ids)}
+
+
+def build_export(export_id: int) -> None:
+    """Write a requested export file (it commits its own progress as it goes)."""
+    from portal.exports.services import build_export as build
+
+    build(export_id)
+
+
+def prune_job_runs() -> dict[str, int]:
+    """Keep ``job_runs`` small: forget old runs of the every-minute and hourly jobs."""
+    from portal.jobs.core import jobs
+    from portal.jobs.models import JobRun, RunStatus
+
+    frequent = [j.name for j in jobs().values() if j.period in ("minute", "hour")]
+    result = db.session.execute(
+        sa.delete(JobRun).where(
+            JobRun.name.in_(frequent),
+            JobRun.status != RunStatus.RUNNING,
+            JobRun.started_at < utcnow() - KEEP_FREQUENT_RUNS,
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    return {"deleted": result.rowcount}
