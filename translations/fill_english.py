@@ -21,7 +21,7 @@ def main() -> None:
             message.string = message.id
         message.flags.discard("fuzzy")
     with PO.open("wb") as fh:
-        write_po(fh, catalog, omit_header=False, sort_output=True, no_location=True, width=100)
+        write_po(fh, catalog, omit_header=False, sort_output=True, no_location=True, width=0)
 
 
 if __name__ == "__main__":
