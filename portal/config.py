@@ -69,6 +69,8 @@ class Config:
     # per client address; raise it where a whole office signs in through one NAT address
     LOGIN_RATE_LIMIT = _env("LOGIN_RATE_LIMIT", "10 per 5 minutes")
     RATELIMIT_HEADERS_ENABLED = True
+    # one prefix per portal, so portals sharing a Redis never share counters
+    RATELIMIT_KEY_PREFIX = _env("RATELIMIT_KEY_PREFIX", "portal")
     RATELIMIT_STRATEGY = "moving-window"
 
     # Password hashing (SECURITY.md A2): argon2id, RFC 9106 / OWASP second choice or stronger

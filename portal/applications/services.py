@@ -84,6 +84,18 @@ def officer_scope(user: User) -> sa.ColumnElement[bool]:
     return Application.district_id.in_([d.id for d in user.districts])
 
 
+def tell_applicant(app: Application, kind: str, params: dict, link: str | None = None) -> None:
+    """Tell the applicant, at the contact they gave on this application (or their account's)."""
+    notify(
+        app.applicant,
+        kind,
+        params,
+        link=link or f"/applications/{app.id}",
+        email=app.email,
+        mobile=app.contact_phone,
+    )
+
+
 def _values() -> dict:
     return current_version("eligibility").values
 
@@ -384,8 +396,8 @@ def submit(
     from portal.verification import services as verification
 
     verification.start_checks(app)
-    notify(
-        actor,
+    tell_applicant(
+        app,
         "application_submitted",
         {"reference": app.reference, "decide_by": app.decide_by},
         link=f"/applications/{app.id}",
@@ -436,8 +448,8 @@ def checks_settled(app: Application) -> None:
     result = evaluate(app)
     app.status = Status.REVIEW
     event(app, "checks_settled", eligible=result.eligible)
-    notify(
-        app.applicant,
+    tell_applicant(
+        app,
         "ready_for_decision",
         {"reference": app.reference},
         link=f"/applications/{app.id}",
@@ -469,7 +481,7 @@ def approve(app: Application, officer: User, note: str | None = None) -> None:
     event(app, "approved", officer)
     audit.record("application.approve", actor=officer, obj=app, against_rules=bool(note))
     _draw_spot_check(app)
-    notify(app.applicant, "approved", {"reference": app.reference}, link=f"/applications/{app.id}")
+    tell_applicant(app, "approved", {"reference": app.reference}, link=f"/applications/{app.id}")
     db.session.flush()
 
 
@@ -493,8 +505,8 @@ def reject(app: Application, officer: User, reason: str) -> None:
     release_claims(app)
     event(app, "rejected", officer, reason=reason)
     audit.record("application.reject", actor=officer, obj=app, second_review=second)
-    notify(
-        app.applicant,
+    tell_applicant(
+        app,
         "rejected",
         {
             "reference": app.reference,
@@ -572,8 +584,8 @@ def request_supplement(
     db.session.flush()
     event(app, "supplement_requested", actor, document=req.document, deadline=req.deadline)
     audit.record("application.supplement_request", actor=actor, obj=app, request=req.id)
-    notify(
-        app.applicant,
+    tell_applicant(
+        app,
         "supplement_requested",
         {
             "reference": app.reference,
@@ -687,8 +699,8 @@ def revoke(app: Application, officer: User, reason: str) -> None:
     release_claims(app)
     event(app, "revoked", officer, reason=reason)
     audit.record("application.revoke", actor=officer, obj=app)
-    notify(
-        app.applicant,
+    tell_applicant(
+        app,
         "revoked",
         {"reference": app.reference, "reason": reason},
         link=f"/applications/{app.id}",

@@ -31,7 +31,7 @@ from sqlalchemy.orm import selectinload
 from portal.accounts.models import District, User
 from portal.accounts.roles import Role
 from portal.applications.models import Application, Programme, Relationship, Status
-from portal.applications.services import event
+from portal.applications.services import event, tell_applicant
 from portal.core import audit
 from portal.core.calendar import add_working_days
 from portal.core.clock import today, utcnow
@@ -182,8 +182,8 @@ def publish_notice(officer: User, district: District, programme: Programme) -> N
         app.status = Status.NOTICE
         event(app, "notice_published", officer, ends_on=notice.ends_on)
         audit.record("application.notice", actor=officer, obj=app, notice=notice.id)
-        notify(
-            app.applicant,
+        tell_applicant(
+            app,
             "notice_published",
             {"reference": app.reference, "ends_on": notice.ends_on},
             link=f"/notices/{notice.id}",
@@ -392,8 +392,8 @@ def close_notice(officer: User | None, notice: Notice) -> list[Application]:
         app.qualified_at = now
         event(app, "qualified", officer)
         audit.record("application.qualify", actor=actor, obj=app, notice=notice.id)
-        notify(
-            app.applicant,
+        tell_applicant(
+            app,
             "qualified",
             {"reference": app.reference, "date": now.date()},
             link=f"/applications/{app.id}",

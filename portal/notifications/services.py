@@ -95,20 +95,30 @@ def message_text(message: Message, locale: str) -> tuple[str, str]:
     return _render(message.kind, json.loads(message.params_json), locale)
 
 
-def notify(user: User, kind: str, params: dict[str, Any], link: str | None = None) -> Message:
-    """An in-app message, plus e-mail (if the person gave one) and SMS through the outbox."""
+def notify(
+    user: User,
+    kind: str,
+    params: dict[str, Any],
+    link: str | None = None,
+    *,
+    email: str | None = None,
+    mobile: str | None = None,
+) -> Message:
+    """An in-app message, plus e-mail (if the person gave one) and SMS through the outbox.
+
+    ``email`` and ``mobile`` are the contact the person gave for this case (an application's
+    own details); without them, the account's are used."""
     params = {k: str(v) for k, v in params.items()}
     msg = Message(user_id=user.id, kind=kind, params_json=json.dumps(params), link=link)
     db.session.add(msg)
     locale = user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
     subject, body = _render(kind, params, locale)
-    if user.email:
+    to_email, to_mobile = email or user.email, mobile or user.mobile
+    if to_email:
+        db.session.add(OutboxItem(channel="email", recipient=to_email, subject=subject, body=body))
+    if to_mobile:
         db.session.add(
-            OutboxItem(channel="email", recipient=user.email, subject=subject, body=body)
-        )
-    if user.mobile:
-        db.session.add(
-            OutboxItem(channel="sms", recipient=user.mobile, subject=subject, body=subject)
+            OutboxItem(channel="sms", recipient=to_mobile, subject=subject, body=subject)
         )
     db.session.flush()
     return msg

@@ -67,3 +67,20 @@ def test_outbox_recipients_are_encrypted_at_rest(db):
     notify(user, "approved", {"reference": "GL2026000003"})
     raw = db.session.execute(sa.text("SELECT recipient FROM outbox")).scalars().all()
     assert all(user.mobile.encode() not in bytes(r) for r in raw)
+
+
+def test_application_messages_go_to_the_contact_given_on_the_application(db):
+    from portal.accounts.models import District
+    from tests.factories.applications import draft_for, submit
+
+    district = District(code="450399", name_zh="测试区", name_en="Test", kind="district")
+    db.session.add(district)
+    resident = ResidentFactory(email=None)
+    app = draft_for(resident, district)
+    app.email = "family@example.org"
+    app.contact_phone = "13900001111"
+    submit(app, resident)
+    recipients = {(i.channel, i.recipient) for i in db.session.scalars(sa.select(OutboxItem))}
+    assert ("email", "family@example.org") in recipients
+    assert ("sms", "13900001111") in recipients
+    assert ("sms", resident.mobile) not in recipients
