@@ -364,3 +364,26 @@ def reveal_id_number(actor: User, user: User, reason: str) -> str:
         raise ValidationFailed(_l("Say why you need to see the whole number."), field="reason")
     audit.record("pii.reveal", actor=actor, obj=user, field="id_number", reason=reason[:200])
     return user.id_number or ""
+
+
+def reset_password_at_counter(actor: User, user: User, reason: str) -> str:
+    """The security officer gives a person who proved who they are a one-time password
+    (at the housing office, ID card in hand); it must be changed at the next sign-in.
+    Every session and token of the account ends, and its sign-in locks are lifted."""
+    _require(actor, Role.SECURITY)
+    if user.id == actor.id:
+        raise Conflict(
+            _l("You cannot reset your own password here; change it on your account page.")
+        )
+    reason = (reason or "").strip()
+    if len(reason) < 4:
+        raise ValidationFailed(_l("Say how the person proved who they are."), field="reason")
+    password = generate_one_time_password()
+    user.password_hash = hashing.hash_password(password)
+    user.password_changed_at = utcnow()
+    user.must_change_password = True
+    revoke_all(user, "password_reset")
+    _revoke_tokens(user)
+    throttle.unlock_all_for(identifiers_of(user))
+    audit.record("account.password_reset_counter", actor=actor, obj=user, reason=reason[:200])
+    return password

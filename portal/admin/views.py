@@ -128,6 +128,7 @@ def account(user_id: int):
         live_sessions=live_sessions,
         action_form=ActionForm(),
         reason_form=ReasonForm(),
+        reset_form=ReasonForm(prefix="reset"),
         revealed=None,
     )
 
@@ -200,8 +201,34 @@ def reveal(user_id: int):
         live_sessions=None,
         action_form=ActionForm(),
         reason_form=form,
+        reset_form=ReasonForm(prefix="reset"),
         revealed=revealed,
     ), (200 if revealed else 422)
+
+
+@bp.post("/admin/accounts/<int:user_id>/reset-password")
+@allow(Role.SECURITY)
+def reset_password(user_id: int):
+    """A one-time password for a person at the counter, shown once."""
+    user = _load_account(user_id)
+    form = ReasonForm(prefix="reset")
+    if form.validate_on_submit():
+        try:
+            password = services.reset_password_at_counter(_actor(), user, form.reason.data)
+        except PortalError as exc:
+            show_error(form, exc)
+        else:
+            return render_template("admin/password_reset.html", user=user, password=password)
+    return render_template(
+        "admin/account.html",
+        user=user,
+        locked=False,
+        live_sessions=None,
+        action_form=ActionForm(),
+        reason_form=ReasonForm(),
+        reset_form=form,
+        revealed=None,
+    ), 422
 
 
 @bp.get("/audit")

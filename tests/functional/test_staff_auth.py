@@ -142,3 +142,48 @@ def test_security_officer_lifts_a_lock(app, staff_client, resident):
     assert "Sign-in locked" in html or "登录已锁定" in html
     assert sec_client.post_form(f"/admin/accounts/{resident.id}/unlock").status_code == 302
     assert sign_in(app.test_client(), resident.mobile).status_code == 302
+
+
+def test_security_officer_resets_a_residents_password_at_the_counter(
+    app, staff_client, resident, db
+):
+    from tests.factories import PASSWORD
+
+    phone = app.test_client()
+    sign_in(phone, resident.mobile)
+    sec_client, _ = staff_client(Role.SECURITY)
+    resp = sec_client.post_form(
+        f"/admin/accounts/{resident.id}/reset-password", {"reset-reason": ""}
+    )
+    assert resp.status_code == 422  # the identity check must be recorded
+    resp = sec_client.post_form(
+        f"/admin/accounts/{resident.id}/reset-password",
+        {"reset-reason": "ID card checked at counter"},
+    )
+    assert resp.status_code == 200
+    one_time = re.search(r'<code class="secret">([^<]+)</code>', resp.get_data(as_text=True)).group(
+        1
+    )
+    assert phone.get("/me").status_code == 302  # the old sign-in ended
+    assert sign_in(app.test_client(), resident.mobile, PASSWORD).status_code == 401
+    fresh = app.test_client()
+    assert (
+        sign_in(fresh, resident.mobile, one_time)
+        .headers["Location"]
+        .startswith("/account/password")
+    )
+    new = "a fresh passphrase for me"
+    resp = fresh.post_form(
+        "/account/password", {"current": one_time, "password": new, "confirm": new}
+    )
+    assert resp.status_code == 302
+    assert fresh.get("/me").status_code == 200
+
+
+def test_only_the_security_officer_resets_passwords(staff_client, resident):
+    for role in (Role.ADMIN, Role.OFFICER, Role.AUDITOR):
+        client, _ = staff_client(role)
+        resp = client.post_form(
+            f"/admin/accounts/{resident.id}/reset-password", {"reset-reason": "ID card checked"}
+        )
+        assert resp.status_code == 403
