@@ -47,3 +47,17 @@ class AuditFilterForm(FlaskForm):
     actor = StringField(_l("Actor"), [Optional(), Length(max=120)])
     object_type = StringField(_l("Object type"), [Optional(), Length(max=64)])
     object_id = StringField(_l("Object id"), [Optional(), Length(max=64)])
+
+
+class ClientForm(FlaskForm):
+    name = StringField(_l("Agency"), [InputRequired(REQUIRED), Length(max=200)])
+    credit_code = StringField(
+        _l("Unified social credit code"),
+        [InputRequired(REQUIRED), Length(max=30)],
+        description=_l("18 characters, as on the agency's business licence."),
+    )
+    scopes = StringField(
+        _l("Scopes"),
+        [Optional(), Length(max=500)],
+        description=_l("Separated by spaces, e.g. credit.read"),
+    )

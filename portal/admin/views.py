@@ -8,10 +8,11 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.accounts import services
-from portal.accounts.models import District, LoginThrottle, User, UserSession
+from portal.accounts.models import ApiClient, District, LoginThrottle, User, UserSession
 from portal.accounts.roles import Role
 from portal.accounts.throttle import throttle_key
-from portal.admin.forms import ActionForm, AuditFilterForm, ReasonForm, StaffForm
+from portal.admin.forms import ActionForm, AuditFilterForm, ClientForm, ReasonForm, StaffForm
+from portal.api import auth as api_auth
 from portal.core import audit
 from portal.core.access import allow
 from portal.core.audit import AuditEvent
@@ -229,6 +230,53 @@ def reset_password(user_id: int):
         reset_form=form,
         revealed=None,
     ), 422
+
+
+@bp.route("/admin/clients", methods=["GET", "POST"])
+@allow(Role.ADMIN)
+def clients():
+    """Partner agencies' API clients: list, register (the secret is shown once), disable."""
+    form = ClientForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            new = api_auth.create_client(
+                _actor(),
+                name=form.name.data,
+                credit_code=form.credit_code.data,
+                scopes=(form.scopes.data or "").split(),
+            )
+        except PortalError as exc:
+            show_error(form, exc)
+            status = exc.status
+        else:
+            return render_template("admin/client_created.html", new=new)
+    elif form.is_submitted():
+        status = 422
+    rows = db.session.scalars(sa.select(ApiClient).order_by(ApiClient.id.desc())).all()
+    return render_template(
+        "admin/clients.html", form=form, clients=rows, action_form=ActionForm()
+    ), status
+
+
+def _client_state(client_id: int, active: bool):
+    client = load_in_scope(ApiClient, client_id, sa.true(), _actor())
+    if ActionForm().validate_on_submit():
+        api_auth.set_client_active(_actor(), client, active)
+        flash(_("The client is enabled.") if active else _("The client is disabled."), "success")
+    return redirect(url_for("admin.clients"))
+
+
+@bp.post("/admin/clients/<int:client_id>/disable")
+@allow(Role.ADMIN)
+def disable_client(client_id: int):
+    return _client_state(client_id, False)
+
+
+@bp.post("/admin/clients/<int:client_id>/enable")
+@allow(Role.ADMIN)
+def enable_client(client_id: int):
+    return _client_state(client_id, True)
 
 
 @bp.get("/audit")

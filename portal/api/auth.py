@@ -177,3 +177,20 @@ def authenticate_request(access: Access):
         audit.record("access.denied", actor=principal(), result="denied", path=request.path)
         return problem(403, _("Not allowed"), _("You do not have permission to do this."))
     return None
+
+
+def set_client_active(actor: User, client: ApiClient, active: bool) -> None:
+    """Disable a partner's client (its tokens stop working at once) or enable it again."""
+    if actor.role is not Role.ADMIN:
+        raise Forbidden()
+    if client.is_active == active:
+        return
+    client.is_active = active
+    if not active:
+        db.session.execute(
+            sa.update(ApiToken)
+            .where(ApiToken.client_id == client.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow()),
+            execution_options={"synchronize_session": False},
+        )
+    audit.record("api.client_enabled" if active else "api.client_disabled", actor=actor, obj=client)
