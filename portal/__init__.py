@@ -95,6 +95,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from portal.accounts import reset_views as reset
     from portal.accounts import views as accounts
     from portal.admin import rules
     from portal.admin import views as admin
@@ -111,6 +112,7 @@ def register_blueprints(app: Flask) -> None:
     for module in (
         public,
         accounts,
+        reset,
         staff,
         admin,
         rules,

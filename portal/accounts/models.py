@@ -238,3 +238,30 @@ class ApiToken(db.Model):
     __table_args__ = (
         sa.CheckConstraint("(user_id IS NULL) <> (client_id IS NULL)", name="one_holder"),
     )
+
+
+class PasswordResetCode(db.Model):
+    """A one-time code sent by SMS to reset a forgotten password (找回密码).
+
+    Only a keyed hash of the code is stored (bound to the account). A code lives 10 minutes,
+    is used at most once, and a newer request supersedes it.
+    """
+
+    __tablename__ = "password_reset_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="CASCADE"), nullable=False
+    )
+    code_hash: Mapped[str] = mapped_column(
+        sa.String(64), nullable=False, comment="HMAC of code:user_id; never the code itself"
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    superseded_at: Mapped[datetime | None] = mapped_column(
+        UTCDateTime, nullable=True, comment="a newer code was requested"
+    )
+    ip: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
+
+    __table_args__ = (sa.Index("ix_password_reset_codes_user_created", "user_id", "created_at"),)

@@ -70,6 +70,15 @@ TEXTS = {
         _l("Qualification %(reference)s revoked"),
         _l("Your qualification was revoked: %(reason)s"),
     ),
+    # Sent only as a text message (portal.accounts.reset), never as an in-app message.
+    "password_reset_code": (
+        _l("Your password reset code"),
+        _l(
+            "Your code to reset your housing portal password is %(code)s. It expires in 10 "
+            "minutes. Never share it with anyone, not even staff. If you did not ask for it, "
+            "ignore this message."
+        ),
+    ),
 }
 
 
