@@ -35,7 +35,9 @@ class OutboxItem(db.Model):
     channel: Mapped[str] = mapped_column(sa.String(8), nullable=False, comment="email or sms")
     recipient: Mapped[str] = mapped_column(Encrypted("outbox.recipient"), nullable=False)
     subject: Mapped[str] = mapped_column(sa.String(200), nullable=False)
-    body: Mapped[str] = mapped_column(sa.Text, nullable=False)
+    body: Mapped[str] = mapped_column(
+        Encrypted("outbox.body"), nullable=False, comment="may hold a one-time code: encrypted"
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
     attempts: Mapped[int] = mapped_column(default=0, nullable=False)

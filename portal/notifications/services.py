@@ -127,7 +127,7 @@ def notify(
         db.session.add(OutboxItem(channel="email", recipient=to_email, subject=subject, body=body))
     if to_mobile:
         db.session.add(
-            OutboxItem(channel="sms", recipient=to_mobile, subject=subject, body=subject)
+            OutboxItem(channel="sms", recipient=to_mobile, subject=subject, body=body)
         )
     db.session.flush()
     return msg

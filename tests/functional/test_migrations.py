@@ -40,3 +40,37 @@ def test_downgrade_one_and_upgrade_again(tmp_path, worker_id):
         db.engine.dispose()
     if base:
         _drop_postgres(base, url)
+
+
+@pytest.mark.no_transaction
+def test_outbox_bodies_are_encrypted_by_the_migration_and_back(tmp_path, worker_id):
+    """A data migration: existing plain-text bodies are encrypted, and decrypted on the way
+    down."""
+    import sqlalchemy as sa
+
+    base = os.environ.get("TEST_DATABASE_URL")
+    url = _postgres_url(base, f"outbox_{worker_id}") if base else f"sqlite:///{tmp_path / 'o.db'}"
+    app = create_app(TestConfig, instance_path=str(tmp_path / "i"), SQLALCHEMY_DATABASE_URI=url)
+    insert = sa.text(
+        "INSERT INTO outbox (channel, recipient, subject, body, created_at, attempts) "
+        "VALUES ('sms', :r, 'subject', 'your code is 123456', CURRENT_TIMESTAMP, 0)"
+    )
+    with app.app_context():
+        upgrade(revision="99b82d17bad2")
+        from portal.core.crypto import protector
+
+        with db.engine.begin() as conn:
+            conn.execute(insert, {"r": protector().encrypt("13800000000", "outbox.recipient")})
+        upgrade(revision="f30cfbce6bac")
+        with db.engine.connect() as conn:
+            raw = conn.execute(sa.text("SELECT body FROM outbox")).scalar_one()
+        assert b"123456" not in bytes(raw)
+        assert protector().decrypt(bytes(raw), "outbox.body") == "your code is 123456"
+        downgrade(revision="99b82d17bad2")
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT body FROM outbox")).scalar_one() == (
+                "your code is 123456"
+            )
+        db.engine.dispose()
+    if base:
+        _drop_postgres(base, url)
