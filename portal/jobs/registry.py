@@ -24,6 +24,7 @@ JOBS: dict[str, Job] = _by_name(
     Job("notices.close_due", tasks.close_due_notices, Schedule("day", minute=20)),
     Job("verification.resume_pending", tasks.resume_pending_checks, Schedule("hour", minute=5)),
     Job("jobs.prune", tasks.prune_job_runs, Schedule("day", hour=3, minute=30)),
+    Job("housekeeping", tasks.housekeeping, Schedule("day", hour=3, minute=40)),
     # on demand
     Job("verification.run_checks", tasks.run_pending_checks, max_minutes=10),
     Job("exports.build", tasks.build_export),

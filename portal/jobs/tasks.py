@@ -125,3 +125,28 @@ def prune_job_runs() -> dict[str, int]:
         execution_options={"synchronize_session": False},
     )
     return {"deleted": result.rowcount}
+
+
+KEEP_RESET_CODES = timedelta(days=1)
+KEEP_EXPORTS = timedelta(days=7)
+
+
+def housekeeping() -> dict[str, int]:
+    """Forget what has served its purpose: password-reset codes a day after they expire, and
+    exports (file and row) a week after they were made."""
+    from portal.accounts.models import PasswordResetCode
+    from portal.exports.models import Export
+    from portal.exports.services import export_path
+
+    now = utcnow()
+    codes = db.session.execute(
+        sa.delete(PasswordResetCode).where(PasswordResetCode.expires_at < now - KEEP_RESET_CODES),
+        execution_options={"synchronize_session": False},
+    ).rowcount
+    old = db.session.scalars(sa.select(Export).where(Export.created_at < now - KEEP_EXPORTS)).all()
+    for export in old:
+        if export.storage_name:
+            export_path(export).unlink(missing_ok=True)
+        db.session.delete(export)
+    db.session.flush()
+    return {"reset_codes": codes, "exports": len(old)}

@@ -89,3 +89,23 @@ def test_unknown_format_is_refused(staff_client, district, db):
     resp = client.post_form("/exports/", {"kind": "applications_ledger", "format": "pdf"})
     assert resp.status_code == 302
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Export)) == 0
+
+
+def test_housekeeping_removes_week_old_exports_and_expired_reset_codes(staff_client, district, db):
+    from datetime import timedelta
+
+    import time_machine
+
+    from portal.core.clock import utcnow
+    from portal.exports.services import export_path
+    from portal.jobs.tasks import housekeeping
+
+    client, _ = staff_client(Role.OFFICER, districts=[district])
+    export = db.session.get(Export, ask(client, "csv"))
+    path = export_path(export)
+    assert path.exists()
+    assert housekeeping()["exports"] == 0  # a fresh export stays
+    with time_machine.travel(utcnow() + timedelta(days=8), tick=False):
+        assert housekeeping()["exports"] == 1
+    assert not path.exists()
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Export)) == 0

@@ -36,6 +36,7 @@ SCHEDULED = {
     "notices.close_due",
     "verification.resume_pending",
     "jobs.prune",
+    "housekeeping",
 }
 
 
