@@ -126,9 +126,7 @@ def notify(
     if to_email:
         db.session.add(OutboxItem(channel="email", recipient=to_email, subject=subject, body=body))
     if to_mobile:
-        db.session.add(
-            OutboxItem(channel="sms", recipient=to_mobile, subject=subject, body=body)
-        )
+        db.session.add(OutboxItem(channel="sms", recipient=to_mobile, subject=subject, body=body))
     db.session.flush()
     return msg
 
