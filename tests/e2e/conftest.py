@@ -64,9 +64,33 @@ def server(tmp_path_factory):
         proc.terminate()
         pytest.fail("the portal did not start: " + (inst / "server.log").read_text())
     creds = json.loads((inst / "demo-accounts.json").read_text())
-    yield {"url": base, "creds": creds, "instance": inst}
+    yield {"url": base, "creds": creds, "instance": inst, "totp": _totp_codes(creds)}
     proc.terminate()
     proc.wait(timeout=10)
+
+
+def _totp_codes(creds: dict):
+    """``code(username)``: a fresh authenticator code for a demo staff account.
+
+    The portal accepts each code once, so two sign-ins of one account in the same 30 seconds
+    need different codes: each call takes the next time step not used yet (the portal allows
+    one step of clock drift), and waits for a new step only when both are spent.
+    """
+    import pyotp
+
+    used: dict[str, int] = {}
+
+    def code(username: str) -> str:
+        totp = pyotp.TOTP(creds["totp"][username])
+        while True:
+            now = int(time.time()) // 30
+            step = max(now, used.get(username, now - 1) + 1)
+            if step <= now + 1:
+                used[username] = step
+                return totp.at(step * 30)
+            time.sleep(1)
+
+    return code
 
 
 @pytest.fixture(scope="session")

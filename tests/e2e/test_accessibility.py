@@ -4,8 +4,9 @@ large-text mode and on a phone."""
 
 from pathlib import Path
 
-import pyotp
 import pytest
+
+from tests.e2e.helpers import sign_in
 
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 SEVERE = ("serious", "critical")
@@ -55,16 +56,6 @@ def violations(page) -> list[str]:
     ]
 
 
-def sign_in(page, server, identifier, secret=None):
-    page.goto(server["url"] + "/login")
-    page.locator("#identifier").fill(identifier)
-    page.locator("#password").fill(server["creds"]["password"])
-    page.locator("main form button[type=submit]").click()
-    if secret:
-        page.locator("#code").fill(pyotp.TOTP(secret).now())
-        page.locator("main form button[type=submit]").click()
-
-
 @pytest.mark.parametrize(("locale", "phone"), [("zh-CN", True), ("en", False)])
 def test_public_and_resident_pages(server, axe_page, locale, phone):
     page = axe_page(locale, phone)
@@ -86,7 +77,7 @@ def test_staff_pages(server, axe_page):
     found = []
     for username, paths in STAFF.items():
         page = axe_page("zh-CN")
-        sign_in(page, server, username, server["creds"]["totp"][username])
+        sign_in(page, server, username, staff=True)
         for path in paths:
             page.goto(server["url"] + path)
             found += violations(page)

@@ -6,10 +6,10 @@ import re
 import sqlite3
 from datetime import date, timedelta
 
-import pyotp
 from playwright.sync_api import expect
 
 from portal.verification.demo_data import demo_families
+from tests.e2e.helpers import sign_in
 
 DEPARTMENT_REVIEWERS = [
     "demo.public-security",
@@ -23,19 +23,9 @@ DEPARTMENT_REVIEWERS = [
 ]
 
 
-def sign_in(page, server, identifier, secret=None):
-    page.goto(server["url"] + "/login")
-    page.locator("#identifier").fill(identifier)
-    page.locator("#password").fill(server["creds"]["password"])
-    page.locator("main form button[type=submit]").click()
-    if secret:
-        page.locator("#code").fill(pyotp.TOTP(secret).now())
-        page.locator("main form button[type=submit]").click()
-
-
 def staff(new_page, server, username):
     page = new_page(locale="en")
-    sign_in(page, server, username, server["creds"]["totp"][username])
+    sign_in(page, server, username, staff=True)
     return page
 
 

@@ -5,6 +5,8 @@ import re
 import pyotp
 from playwright.sync_api import expect
 
+from tests.e2e.helpers import sign_in
+
 
 def test_resident_registers_on_a_phone_in_chinese(server, new_page):
     page = new_page(locale="zh-CN", phone=True)
@@ -53,19 +55,9 @@ def test_language_switch_and_large_text(server, new_page):
     expect(page.locator(".skip-link")).to_be_focused()
 
 
-def _staff_sign_in(page, server, username: str, password: str, secret: str):
-    page.goto(server["url"] + "/login")
-    page.get_by_label(re.compile("ID number, mobile number|身份证号码、手机号码")).fill(username)
-    page.locator("#password").fill(password)
-    page.locator("form button[type=submit]").last.click()
-    page.locator("#code").fill(pyotp.TOTP(secret).now())
-    page.locator("form button[type=submit]").last.click()
-
-
 def test_administrator_creates_an_officer_who_enrols(server, new_page):
-    creds = server["creds"]
     admin = new_page(locale="en")
-    _staff_sign_in(admin, server, "demo.admin", creds["password"], creds["totp"]["demo.admin"])
+    sign_in(admin, server, "demo.admin", staff=True)
     expect(admin.get_by_role("heading", level=1)).to_have_text("Workbench")
     admin.get_by_role("link", name="Create a staff account").first.click()
     admin.get_by_label("Role").select_option("officer")
@@ -94,9 +86,8 @@ def test_administrator_creates_an_officer_who_enrols(server, new_page):
 
 
 def test_auditor_verifies_the_chain(server, new_page):
-    creds = server["creds"]
     page = new_page(locale="zh-CN")
-    _staff_sign_in(page, server, "demo.auditor", creds["password"], creds["totp"]["demo.auditor"])
+    sign_in(page, server, "demo.auditor", staff=True)
     page.goto(server["url"] + "/audit")
     expect(page.locator("tbody tr").first).to_be_visible()
     page.get_by_role("link", name="校验审计链").first.click()
