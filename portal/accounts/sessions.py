@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import timedelta
 
@@ -12,6 +11,7 @@ from flask import current_app, g, request, session
 from portal.accounts.models import User, UserSession
 from portal.core import audit
 from portal.core.clock import utcnow
+from portal.core.crypto import token_digest
 from portal.extensions import db
 
 SESSION_KEY = "sid"
@@ -19,15 +19,11 @@ SESSION_KEY = "sid"
 TOUCH_EVERY = timedelta(seconds=60)
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def start_session(user: User) -> UserSession:
     """Sign ``user`` in: a fresh cookie (nothing of the old session survives) and a new row."""
     token = secrets.token_urlsafe(32)
     row = UserSession(
-        token_hash=_digest(token),
+        token_hash=token_digest(token),
         user=user,
         ip=request.remote_addr,
         user_agent=(request.user_agent.string or "")[:200],
@@ -56,7 +52,7 @@ def load_session_user(_request) -> User | None:
     if not token:
         return None
     row = db.session.scalars(
-        sa.select(UserSession).where(UserSession.token_hash == _digest(token))
+        sa.select(UserSession).where(UserSession.token_hash == token_digest(token))
     ).one_or_none()
     if row is None or row.revoked_at is not None or not row.user.is_active:
         session.pop(SESSION_KEY, None)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import sqlalchemy as sa
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -30,6 +28,7 @@ from portal.core.clock import utcnow
 from portal.core.errors import AuthenticationFailed, PortalError, TooManyAttempts
 from portal.core.forms import show_error
 from portal.core.scope import load_in_scope
+from portal.core.web import local_url
 from portal.extensions import db, limiter
 
 bp = Blueprint("accounts", __name__)
@@ -44,11 +43,7 @@ def home_endpoint(user) -> str:
 
 
 def _safe_next(default: str) -> str:
-    target = request.args.get("next") or ""
-    parts = urlsplit(target)
-    if target.startswith("/") and not target.startswith("//") and not parts.netloc:
-        return target
-    return default
+    return local_url(request.args.get("next"), default)
 
 
 def _after_sign_in_step():

@@ -4,7 +4,6 @@ stored."""
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,14 +18,11 @@ from portal.accounts.roles import Role
 from portal.core import audit
 from portal.core.access import Access
 from portal.core.clock import utcnow
+from portal.core.crypto import token_digest
 from portal.core.errors import AuthenticationFailed, Forbidden, ValidationFailed
 from portal.core.i18n import lazy_gettext as _l
 from portal.core.identifiers import is_valid_credit_code, normalize_credit_code
 from portal.extensions import db
-
-
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 @dataclass
@@ -40,7 +36,7 @@ def _issue(*, user: User | None = None, client: ApiClient | None = None) -> Issu
     token = secrets.token_urlsafe(32)
     hours = current_app.config["API_TOKEN_HOURS"]
     row = ApiToken(
-        token_hash=_digest(token),
+        token_hash=token_digest(token),
         user=user,
         client=client,
         expires_at=utcnow() + timedelta(hours=hours),
@@ -129,7 +125,7 @@ def _bearer() -> str | None:
 
 def _load_token(raw: str) -> ApiToken | None:
     row = db.session.scalars(
-        sa.select(ApiToken).where(ApiToken.token_hash == _digest(raw))
+        sa.select(ApiToken).where(ApiToken.token_hash == token_digest(raw))
     ).one_or_none()
     if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
         return None

@@ -61,3 +61,9 @@ class DataProtector:
 def protector() -> DataProtector:
     """The application's protector (created in ``create_app``)."""
     return current_app.extensions["portal.protector"]
+
+
+def token_digest(token: str) -> str:
+    """What is stored of a random bearer or session token: its SHA-256 (the token itself is
+    random enough that no key or salt is needed)."""
+    return hashlib.sha256(token.encode()).hexdigest()

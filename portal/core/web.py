@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
@@ -15,6 +17,16 @@ CSP = (
     "font-src 'self'; connect-src 'self'; form-action 'self'; object-src 'none'; "
     "base-uri 'none'; frame-ancestors 'none'"
 )
+
+
+def local_url(target: str | None, default: str | None = None) -> str | None:
+    """``target`` if it is a path on this site, else ``default``: redirects taken from a form,
+    a query string or a stored link never lead off the portal (``//host`` and
+    ``https://host`` included)."""
+    target = target or ""
+    if target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return default
 
 
 def is_api_request() -> bool:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import sqlalchemy as sa
 from flask import Blueprint, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -12,6 +10,7 @@ from flask_wtf import FlaskForm
 from portal.core.access import signed_in
 from portal.core.i18n import current_locale
 from portal.core.scope import load_in_scope
+from portal.core.web import local_url
 from portal.extensions import db
 from portal.notifications.models import Message
 from portal.notifications.services import mark_read, message_text, unread_count
@@ -65,12 +64,7 @@ def inbox():
 
 def _safe_link(link: str | None) -> str | None:
     """A message's link, only if it stays on this site."""
-    if not link:
-        return None
-    parts = urlsplit(link)
-    if link.startswith("/") and not link.startswith("//") and not parts.netloc:
-        return link
-    return None
+    return local_url(link)
 
 
 @bp.post("/messages/<int:message_id>/read")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from functools import lru_cache
-from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from flask import Blueprint, current_app, jsonify, redirect, render_template, request, url_for
@@ -12,6 +11,7 @@ from flask_login import current_user
 
 from portal.core.access import public
 from portal.core.i18n import CARE_COOKIE, LOCALE_COOKIE
+from portal.core.web import local_url
 from portal.extensions import db
 
 bp = Blueprint("public", __name__)
@@ -33,11 +33,7 @@ def privacy():
 
 def _back() -> str:
     """Where the preference forms return: the page they were sent from, on this site only."""
-    target = request.form.get("next") or ""
-    parts = urlsplit(target)
-    if target.startswith("/") and not target.startswith("//") and not parts.netloc:
-        return target
-    return url_for("public.index")
+    return local_url(request.form.get("next"), url_for("public.index"))
 
 
 def _cookie_response(name: str, value: str):
