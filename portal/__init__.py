@@ -99,15 +99,20 @@ def register_blueprints(app: Flask) -> None:
     from portal.accounts import views as accounts
     from portal.admin import rules
     from portal.admin import views as admin
+    from portal.allocation import public_views as lottery
+    from portal.allocation import resident_views as choose
+    from portal.allocation import views as rounds
     from portal.api import init_api
     from portal.applications import staff_views as officer
     from portal.applications import views as applications
     from portal.exports import views as exports
+    from portal.housing import views as housing
     from portal.notices import views as notices
     from portal.notifications import views as notifications
     from portal.public import views as public
     from portal.staff import views as staff
     from portal.verification import views as review
+    from portal.waitlist import views as waitlist
 
     for module in (
         public,
@@ -122,6 +127,11 @@ def register_blueprints(app: Flask) -> None:
         notices,
         notifications,
         exports,
+        housing,
+        waitlist,
+        rounds,
+        choose,
+        lottery,
     ):
         app.register_blueprint(module.bp)
     init_api(app)

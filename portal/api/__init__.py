@@ -9,10 +9,12 @@ from portal.extensions import api, csrf
 
 
 def init_api(app: Flask) -> None:
+    from portal.allocation import api as allocation_api
     from portal.api import docs, views
     from portal.applications import api as applications_api
     from portal.notices import api as notices_api
     from portal.verification import api as verification_api
+    from portal.waitlist import api as waitlist_api
 
     app.config.setdefault(
         "API_SPEC_OPTIONS",
@@ -39,6 +41,8 @@ def init_api(app: Flask) -> None:
         *applications_api.blueprints,
         *verification_api.blueprints,
         *notices_api.blueprints,
+        *waitlist_api.blueprints,
+        *allocation_api.blueprints,
     ]
     for blp in every:
         api.register_blueprint(blp, url_prefix="/api/v1")

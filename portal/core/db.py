@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
-from sqlalchemy import DateTime, LargeBinary, MetaData
+from sqlalchemy import BigInteger, DateTime, LargeBinary, MetaData
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
@@ -75,6 +76,28 @@ class Encrypted(TypeDecorator):
         return protector().decrypt(bytes(value), self.purpose)
 
 
+class Hundredths(TypeDecorator):
+    """An exact decimal with two places (yuan and fen, square metres), stored as an integer
+    count of hundredths: exact on every database, where SQLite's NUMERIC would go through
+    floating point. Values with more places are rounded half up."""
+
+    impl = BigInteger
+    cache_ok = True
+    UNIT = Decimal("0.01")
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, float):
+            raise TypeError("money and areas are Decimal, never float")
+        return int((Decimal(value) / self.UNIT).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return (Decimal(int(value)) * self.UNIT).quantize(self.UNIT)
+
+
 def render_item(type_, obj, autogen_context):
     """Alembic hook: write our TypeDecorators as their plain SQL types, so revisions do not
     depend on application code that may change later."""
@@ -82,4 +105,6 @@ def render_item(type_, obj, autogen_context):
         return "sa.DateTime(timezone=True)"
     if type_ == "type" and isinstance(obj, Encrypted):
         return "sa.LargeBinary()"
+    if type_ == "type" and isinstance(obj, Hundredths):
+        return "sa.BigInteger()"
     return False

@@ -1,0 +1,1 @@
+"""Housing stock: estates, buildings and units (房源)."""
