@@ -99,6 +99,7 @@ def register_blueprints(app: Flask) -> None:
     from portal.accounts import views as accounts
     from portal.admin import rules
     from portal.admin import views as admin
+    from portal.allocation import counter_views as counter
     from portal.allocation import public_views as lottery
     from portal.allocation import resident_views as choose
     from portal.allocation import views as rounds
@@ -130,6 +131,7 @@ def register_blueprints(app: Flask) -> None:
         housing,
         waitlist,
         rounds,
+        counter,
         choose,
         lottery,
     ):

@@ -10,6 +10,7 @@ from portal.extensions import api, csrf
 
 def init_api(app: Flask) -> None:
     from portal.allocation import api as allocation_api
+    from portal.allocation import choosing_api
     from portal.api import docs, views
     from portal.applications import api as applications_api
     from portal.notices import api as notices_api
@@ -43,6 +44,7 @@ def init_api(app: Flask) -> None:
         *notices_api.blueprints,
         *waitlist_api.blueprints,
         *allocation_api.blueprints,
+        *choosing_api.blueprints,
     ]
     for blp in every:
         api.register_blueprint(blp, url_prefix="/api/v1")

@@ -1,0 +1,5 @@
+"""JSON API for invited households: invitations, choosing a unit, refusing, the lease."""
+
+from __future__ import annotations
+
+blueprints: list = []
