@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import secrets
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pyotp
@@ -18,7 +19,8 @@ from portal.accounts.models import District, DistrictKind, User
 from portal.accounts.roles import Role
 from portal.accounts.services import id_index, resident_row
 from portal.core import audit
-from portal.core.clock import utcnow
+from portal.core.clock import today, utcnow
+from portal.core.errors import PortalError
 from portal.core.identifiers import make_id_number
 from portal.extensions import db
 from portal.verification.demo_data import describe_demo_families, load_demo_registry
@@ -128,9 +130,127 @@ def load_demo(instance_path: str) -> list[str]:
         created += 1
     db.session.flush()
     load_demo_registry()
-    if created:
-        audit.record("demo.load", actor="cli", accounts=created)
+    from portal.housing.demo import load_demo_housing
+
+    load_demo_housing()
+    queued = load_demo_queue(pw_hash)
+    if created or queued:
+        audit.record("demo.load", actor="cli", accounts=created, queued=queued)
     return describe(creds)
+
+
+# The invented households that apply in the demo (through the real services: department
+# checks, review, public notice, qualification), and the demo resident who is already waiting.
+DEMO_APPLICANTS = 90
+QUEUED_RESIDENT = "王芳"
+QUEUE_DISTRICTS = ["450302", "450303", "450304", "450305", "450311", "450312", "450321", "450323"]
+
+
+def _staff(username: str) -> User:
+    return db.session.scalars(sa.select(User).where(User.username == username)).one()
+
+
+def _apply(user: User, household, district: str, officer: User) -> None:
+    """Apply with ``household`` through the services and settle every department check."""
+    from portal.applications import services as applications
+    from portal.applications.models import Programme
+    from portal.applications.texts import texts_hash
+    from portal.verification import services as verification
+
+    app = applications.start_application(user, Programme.PUBLIC_RENTAL)
+    for person in household.members[1:]:
+        applications.add_member(
+            app,
+            user,
+            name=person.name,
+            id_number=person.id_number,
+            relationship=person.relationship,
+        )
+    applications.update_details(
+        app,
+        user,
+        contact_phone=user.mobile,
+        email=None,
+        current_address="桂林市" + district,
+        district_code=district,
+        preferred_codes=[district],
+    )
+    applications.submit(
+        app,
+        user,
+        accept_pledge=True,
+        accept_authorization=True,
+        accept_privacy=True,
+        locale="zh_Hans_CN",
+        shown_hash=texts_hash("zh_Hans_CN"),
+    )
+    for check in verification.checks_of(app):
+        reviewer = _staff(f"demo.{check.department.value.replace('_', '-')}")
+        verification.confirm(check, reviewer, "demo")
+    if (app.evaluation or {}).get("eligible") is True:
+        applications.approve(app, officer)
+
+
+def load_demo_queue(pw_hash: str) -> int:
+    """A waiting list to look at: eligible invented households and 王芳 qualified over the
+    past five years. Does nothing once the list has households."""
+    from portal.applications.models import Application, Programme, Status
+    from portal.notices import services as notices
+    from portal.verification.demo_data import demo_families, synthetic_households
+    from portal.waitlist import services as waitlist
+    from portal.waitlist.models import QueueEntry, Sector
+
+    if db.session.scalar(sa.select(sa.func.count()).select_from(QueueEntry)):
+        return 0
+    rng = random.Random(4)  # noqa: S311 - reproducible demo data, not a secret
+    districts = {d.code: d for d in db.session.scalars(sa.select(District))}
+    officers = {code: _staff("demo.officer") for code in QUEUE_DISTRICTS[:4]}
+    officers.update({code: _staff("demo.officer2") for code in QUEUE_DISTRICTS[4:]})
+    wang = next(
+        f.household for f in demo_families() if f.household.applicant.name == QUEUED_RESIDENT
+    )
+    wang_user = db.session.scalars(
+        sa.select(User).where(User.id_number_index == id_index(wang.applicant.id_number))
+    ).one()
+    _apply(wang_user, wang, "450305", officers["450305"])
+    for n, household in enumerate(synthetic_households()[:DEMO_APPLICANTS]):
+        person = household.applicant
+        if db.session.scalar(
+            sa.select(User.id).where(User.id_number_index == id_index(person.id_number))
+        ):
+            continue
+        user = resident_row(person.name, person.id_number, f"1390773{n:04d}", pw_hash, is_demo=True)
+        db.session.add(user)
+        db.session.flush()
+        district = rng.choice(QUEUE_DISTRICTS)
+        _apply(user, household, district, officers[district])
+    qualified: list[Application] = []
+    for code in QUEUE_DISTRICTS:
+        try:
+            notice = notices.publish_notice(
+                officers[code], districts[code], Programme.PUBLIC_RENTAL
+            )
+        except PortalError:
+            continue  # nobody approved in this district
+        # the demo's notices ran their ten days in the past
+        notice.starts_on = today() - timedelta(days=12)
+        notice.ends_on = today() - timedelta(days=2)
+        qualified.extend(notices.close_notice(officers[code], notice))
+    for app in qualified:
+        if app.status is not Status.QUALIFIED:
+            continue
+        entry = waitlist.join_queue(app, "cli")
+        waited = timedelta(days=rng.randint(20, 5 * 365))
+        app.qualified_at = app.qualified_at - waited
+        entry.qualified_on = entry.qualified_on - waited
+    db.session.flush()
+    general = [a for a in qualified if waitlist.join_queue(a).group.value == "g"]
+    for app, sector in zip(general[:3], Sector, strict=False):  # employers' letters seen
+        district = next(c for c, d in districts.items() if d.id == app.district_id)
+        waitlist.assign_sector(waitlist.join_queue(app), officers[district], sector, "demo")
+    waitlist.refresh_waited_points(since=today() - timedelta(days=366))
+    waitlist.rerank()
+    return len(qualified)
 
 
 def describe(creds: dict) -> list[str]:
@@ -140,6 +260,10 @@ def describe(creds: dict) -> list[str]:
     ]
     for name, region, birth, seq, mobile in RESIDENTS:
         lines.append(f"    {name}  mobile {mobile}  ID {make_id_number(region, birth, seq)}")
+    lines.append(
+        f"  {QUEUED_RESIDENT} is already on the waiting list for public rental housing; "
+        f"{DEMO_APPLICANTS} invented households applied too."
+    )
     lines.append("  Staff sign in with their name, then a code from an authenticator app")
     lines.append("  (secret below), or from `flask portal demo-code USERNAME`:")
     for username, role, _name, _codes, _dept in STAFF:
