@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 export FLASK_APP := wsgi.py
 
-.PHONY: run test lint format translations compile-translations install e2e bench clean
+.PHONY: run test lint format translations compile-translations install e2e bench bench-pg clean
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt requirements-s3.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,3 +57,9 @@ clean:
 ## bench: benchmarks, each figure printed beside its target (SQLite; BENCH_DATABASE_URL for PostgreSQL)
 bench: compile-translations
 	$(BIN)/python -m bench.bench_foundation
+	$(BIN)/python -m bench.bench_waitlist
+	$(BIN)/python -m bench.bench_lottery
+
+## bench-pg: the same benchmarks on the local PostgreSQL (database "test")
+bench-pg:
+	BENCH_DATABASE_URL=$${BENCH_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test} $(MAKE) bench

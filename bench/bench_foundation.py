@@ -10,14 +10,20 @@ Runs on SQLite in a temporary folder, or on ``BENCH_DATABASE_URL`` (PostgreSQL).
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 import time
 
 from argon2 import PasswordHasher, Type
 
-from bench.common import median_ms, percentile, report, time_each
+from bench.common import (
+    bench_database,
+    database_label,
+    median_ms,
+    percentile,
+    report,
+    time_each,
+)
 
 
 def bench_hashing() -> bool:
@@ -87,9 +93,8 @@ def bench_audit_and_pages(database_url: str, instance: str) -> bool:
 def main() -> int:
     print("Foundation")
     ok = bench_hashing()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = os.environ.get("BENCH_DATABASE_URL") or f"sqlite:///{tmp}/bench.db"
-        print(f"  database: {url.split('@')[-1] if '@' in url else 'SQLite'}")
+    with tempfile.TemporaryDirectory() as tmp, bench_database(tmp, "foundation") as url:
+        print(f"  database: {database_label(url)}")
         ok &= bench_audit_and_pages(url, tmp)
     return 0 if ok else 1
 

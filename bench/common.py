@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 
 def percentile(samples: list[float], p: float) -> float:
@@ -31,3 +33,36 @@ def report(name: str, value: float, unit: str, target: str, ok: bool) -> bool:
 
 def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
+
+
+@contextlib.contextmanager
+def bench_database(tmp: str, name: str) -> Iterator[str]:
+    """A fresh, empty database for one benchmark: a SQLite file in ``tmp``, or, when
+    ``BENCH_DATABASE_URL`` names a PostgreSQL server, a new database on it that is dropped
+    afterwards (so benchmarks never share rows or leave millions behind)."""
+    base = os.environ.get("BENCH_DATABASE_URL")
+    if not base:
+        yield f"sqlite:///{tmp}/{name}.db"
+        return
+    import sqlalchemy as sa
+
+    url = sa.make_url(base)
+    db_name = f"bench_{name}_{os.getpid()}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{db_name}"'))
+    try:
+        yield url.set(database=db_name).render_as_string(hide_password=False)
+    finally:
+        from portal.extensions import db
+
+        with contextlib.suppress(Exception):
+            db.engine.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def database_label(url: str) -> str:
+    return "PostgreSQL" if url.startswith("postgresql") else "SQLite"
