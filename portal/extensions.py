@@ -8,7 +8,7 @@ from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 
-from portal.core.db import Base, render_item
+from portal.core.db import Base, include_object, render_item
 from portal.core.net import client_address
 
 
@@ -21,7 +21,12 @@ class PortalApi(Api):
 
 
 db = SQLAlchemy(model_class=Base)
-migrate = Migrate(compare_type=True, render_as_batch=True, render_item=render_item)
+migrate = Migrate(
+    compare_type=True,
+    render_as_batch=True,
+    render_item=render_item,
+    include_object=include_object,
+)
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()

@@ -10,14 +10,19 @@ from flask_migrate import downgrade, upgrade
 
 from portal import create_app
 from portal.config import TestConfig
-from portal.core.db import render_item
+from portal.core.db import include_object, render_item
 from portal.extensions import db
 from tests.conftest import _drop_postgres, _postgres_url
 
 
 def drift(connection) -> list:
     ctx = MigrationContext.configure(
-        connection, opts={"compare_type": True, "render_item": render_item}
+        connection,
+        opts={
+            "compare_type": True,
+            "render_item": render_item,
+            "include_object": include_object,
+        },
     )
     return compare_metadata(ctx, db.metadata)
 
