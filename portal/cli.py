@@ -33,7 +33,9 @@ def portal_cli() -> None:
 
 
 def _add_domain_commands() -> None:
+    from portal.allocation.cli import lottery_cli
     from portal.applications.cli import applications_cli
+    from portal.housing.cli import housing_cli
     from portal.jobs.cli import jobs_cli
     from portal.notices.cli import notices_cli
     from portal.notifications.cli import outbox_cli
@@ -44,6 +46,8 @@ def _add_domain_commands() -> None:
     portal_cli.add_command(applications_cli)
     portal_cli.add_command(notices_cli)
     portal_cli.add_command(jobs_cli)
+    portal_cli.add_command(lottery_cli)
+    portal_cli.add_command(housing_cli)
 
 
 _add_domain_commands()

@@ -139,10 +139,34 @@ def load_demo(instance_path: str) -> list[str]:
     return describe(creds)
 
 
+def _waiting_examples(limit: int = 3) -> list[str]:
+    """The first invented households of the waiting list, to sign in as."""
+    from portal.applications.models import Application
+    from portal.waitlist.models import QueueEntry, QueueRank
+    from portal.waitlist.services import current_generation
+
+    generation = current_generation()
+    if generation is None:
+        return []
+    rows = db.session.execute(
+        sa.select(User, QueueRank.rank)
+        .join(Application, Application.applicant_id == User.id)
+        .join(QueueEntry, QueueEntry.application_id == Application.id)
+        .join(QueueRank, QueueRank.entry_id == QueueEntry.id)
+        .where(QueueRank.generation == generation, QueueEntry.programme == "public_rental")
+        .order_by(QueueRank.rank)
+        .limit(limit)
+    ).all()
+    lines = [f"  {DEMO_APPLICANTS} invented households applied; the first on the waiting list:"]
+    for user, rank in rows:
+        lines.append(f"    No. {rank}  {user.real_name}  mobile {user.mobile}")
+    return lines
+
+
 # The invented households that apply in the demo (through the real services: department
-# checks, review, public notice, qualification), and the demo resident who is already waiting.
+# checks, review, public notice, qualification); their applicants sign in with the demo
+# password and the mobile number 1390773NNNN, NNNN their place among the invented households.
 DEMO_APPLICANTS = 90
-QUEUED_RESIDENT = "王芳"
 QUEUE_DISTRICTS = ["450302", "450303", "450304", "450305", "450311", "450312", "450321", "450323"]
 
 
@@ -192,11 +216,11 @@ def _apply(user: User, household, district: str, officer: User) -> None:
 
 
 def load_demo_queue(pw_hash: str) -> int:
-    """A waiting list to look at: eligible invented households and 王芳 qualified over the
-    past five years. Does nothing once the list has households."""
+    """A waiting list to look at: the eligible invented households, qualified over the past
+    five years. Does nothing once the list has households."""
     from portal.applications.models import Application, Programme, Status
     from portal.notices import services as notices
-    from portal.verification.demo_data import demo_families, synthetic_households
+    from portal.verification.demo_data import synthetic_households
     from portal.waitlist import services as waitlist
     from portal.waitlist.models import QueueEntry, Sector
 
@@ -206,13 +230,6 @@ def load_demo_queue(pw_hash: str) -> int:
     districts = {d.code: d for d in db.session.scalars(sa.select(District))}
     officers = {code: _staff("demo.officer") for code in QUEUE_DISTRICTS[:4]}
     officers.update({code: _staff("demo.officer2") for code in QUEUE_DISTRICTS[4:]})
-    wang = next(
-        f.household for f in demo_families() if f.household.applicant.name == QUEUED_RESIDENT
-    )
-    wang_user = db.session.scalars(
-        sa.select(User).where(User.id_number_index == id_index(wang.applicant.id_number))
-    ).one()
-    _apply(wang_user, wang, "450305", officers["450305"])
     for n, household in enumerate(synthetic_households()[:DEMO_APPLICANTS]):
         person = household.applicant
         if db.session.scalar(
@@ -260,10 +277,7 @@ def describe(creds: dict) -> list[str]:
     ]
     for name, region, birth, seq, mobile in RESIDENTS:
         lines.append(f"    {name}  mobile {mobile}  ID {make_id_number(region, birth, seq)}")
-    lines.append(
-        f"  {QUEUED_RESIDENT} is already on the waiting list for public rental housing; "
-        f"{DEMO_APPLICANTS} invented households applied too."
-    )
+    lines.extend(_waiting_examples())
     lines.append("  Staff sign in with their name, then a code from an authenticator app")
     lines.append("  (secret below), or from `flask portal demo-code USERNAME`:")
     for username, role, _name, _codes, _dept in STAFF:

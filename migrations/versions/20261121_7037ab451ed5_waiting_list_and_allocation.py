@@ -6,9 +6,8 @@ Create Date: 2026-11-21 21:57:44.625787
 
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "7037ab451ed5"
@@ -118,6 +117,12 @@ def upgrade():
         sa.Column("seed_hash", sa.String(length=64), nullable=True),
         sa.Column("entrants_hash", sa.String(length=64), nullable=True),
         sa.Column("entrant_count", sa.Integer(), nullable=False),
+        sa.Column(
+            "quota_count",
+            sa.Integer(),
+            nullable=True,
+            comment="front places for the sector quota, fixed at approval",
+        ),
         sa.Column(
             "published_seed", sa.String(length=64), nullable=True, comment="revealed at the draw"
         ),
@@ -322,6 +327,7 @@ def upgrade():
         ],
         sqlite_where=sa.text("status = 'waiting'"),
         postgresql_where=sa.text("status = 'waiting'"),
+        postgresql_include=["id"],
     )
 
     op.create_table(

@@ -20,7 +20,10 @@ from portal.extensions import db
 
 bp = Blueprint("rules", __name__, url_prefix="/manager/rules")
 
-RULE_SETS = {"eligibility": _l("Eligibility and deadlines")}
+RULE_SETS = {
+    "eligibility": _l("Eligibility and deadlines"),
+    "waitlist": _l("Waiting list: groups, points, rotation and unit sizes"),
+}
 
 LABELS = {
     "income_line": _l("Income line (yuan per person per month)"),
@@ -38,6 +41,39 @@ LABELS = {
     "second_review_working_days": _l("Time to ask for a second review (working days)"),
     "objection_working_days": _l("Time to answer an objection (working days)"),
     "spot_check_share": _l("Share of approvals drawn for a spot check (0 to 1)"),
+    # waiting list (portal/waitlist/rules.py)
+    "p1_disability_grade": _l("Priority 1: disability grade up to (1 most severe)"),
+    "p2_age": _l("Priority 2: applicant aged at least (years)"),
+    "p2_minors": _l("Priority 2: at least this many children under 18"),
+    "adult_age": _l("Age of majority (years)"),
+    "points_max": _l("Maximum points"),
+    "priority_p1_points": _l("Points: a priority 1 reason"),
+    "priority_p2_points": _l("Points: a priority 2 reason"),
+    "age_older_years": _l("Applicant's age: first step (years)"),
+    "age_older_points": _l("Points: applicant's age, first step"),
+    "age_senior_years": _l("Applicant's age: second step (years)"),
+    "age_senior_points": _l("Points: applicant's age, second step"),
+    "size_medium": _l("Household size: first step (persons)"),
+    "size_medium_points": _l("Points: household size, first step"),
+    "size_large": _l("Household size: second step (persons)"),
+    "size_large_points": _l("Points: household size, second step"),
+    "minors_one_points": _l("Points: one child under 18"),
+    "minors_two_points": _l("Points: two children under 18"),
+    "minors_three_points": _l("Points: three or more children under 18"),
+    "waited_points_per_year": _l("Points per full year on the list"),
+    "waited_points_max": _l("Points for years on the list, at most"),
+    "verify_every_months": _l("Re-verification of waiting households every (months)"),
+    "objection_days": _l("Time to object to a suspension (days)"),
+    "long_wait_years": _l("Households waiting longer than this are flagged (years)"),
+    "max_refusals": _l("Refusals without good reason before removal"),
+    "lease_years": _l("Lease term (years)"),
+    "max_area_1": _l("Largest unit for one person (m²)"),
+    "max_area_2": _l("Largest unit for two persons (m²)"),
+    "max_area_3": _l("Largest unit for three or four persons (m²)"),
+    "large_unit_area": _l("Units above this are large units (m²)"),
+    "large_unit_min_size": _l("Larger units only for households of at least (persons)"),
+    "choose_days": _l("Days an invited household has to choose a unit"),
+    "results_notice_days": _l("Public notice of allocation results (days)"),
 }
 
 

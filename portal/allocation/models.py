@@ -72,6 +72,9 @@ class AllocationRound(db.Model):
     seed_hash: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     entrants_hash: Mapped[str | None] = mapped_column(sa.String(64), nullable=True)
     entrant_count: Mapped[int] = mapped_column(default=0, nullable=False)
+    quota_count: Mapped[int | None] = mapped_column(
+        nullable=True, comment="front places for the sector quota, fixed at approval"
+    )
     published_seed: Mapped[str | None] = mapped_column(
         sa.String(64), nullable=True, comment="revealed at the draw"
     )

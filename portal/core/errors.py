@@ -103,3 +103,10 @@ class NotEligible(PortalError):
     status = 422
     code = "not_eligible"
     default_message = _l("The household does not meet the conditions for this programme.")
+
+
+class UnitTaken(Conflict):
+    """SECURITY.md F1: a unit is let to one household at a time."""
+
+    code = "unit_taken"
+    default_message = _l("This unit has just been taken by another household. Choose another.")

@@ -22,7 +22,10 @@ from portal.core.db import UTCDateTime
 from portal.extensions import db
 
 # Where each rule set's defaults (RULES.md) are defined, as module:attribute.
-RULE_SETS = {"eligibility": "portal.applications.rules:DEFAULTS"}
+RULE_SETS = {
+    "eligibility": "portal.applications.rules:DEFAULTS",
+    "waitlist": "portal.waitlist.rules:DEFAULTS",
+}
 
 
 def defaults(key: str) -> dict[str, Any]:

@@ -25,7 +25,12 @@ JOBS: dict[str, Job] = _by_name(
     Job("verification.resume_pending", tasks.resume_pending_checks, Schedule("hour", minute=5)),
     Job("jobs.prune", tasks.prune_job_runs, Schedule("day", hour=3, minute=30)),
     Job("housekeeping", tasks.housekeeping, Schedule("day", hour=3, minute=40)),
+    Job("waitlist.reverify_due", tasks.waitlist_reverify_due, Schedule("day", hour=1)),
+    Job("waitlist.remove_unanswered", tasks.waitlist_remove_unanswered, Schedule("day", hour=1)),
+    Job("waitlist.daily_rerank", tasks.waitlist_daily_rerank, Schedule("day", hour=2)),
+    Job("rounds.expire_turns", tasks.expire_choosing_turns, Schedule("day", minute=30)),
     # on demand
     Job("verification.run_checks", tasks.run_pending_checks, max_minutes=10),
     Job("exports.build", tasks.build_export),
+    Job("waitlist.rerank", tasks.waitlist_rerank, max_minutes=10),
 )

@@ -150,3 +150,39 @@ def housekeeping() -> dict[str, int]:
         db.session.delete(export)
     db.session.flush()
     return {"reset_codes": codes, "exports": len(old)}
+
+
+def waitlist_rerank() -> dict[str, int]:
+    """A new ranking of the waiting list (asked for after changes)."""
+    from portal.waitlist.services import rerank
+
+    ranking = rerank()
+    return {"generation": ranking.id, "ms": ranking.duration_ms}
+
+
+def waitlist_daily_rerank() -> dict:
+    """Years-waited points brought up to today, then a new ranking."""
+    from portal.waitlist.services import daily_rerank
+
+    return daily_rerank()
+
+
+def waitlist_reverify_due() -> dict[str, int]:
+    """Waiting households due for their yearly check are checked against department data."""
+    from portal.waitlist.services import reverify_due
+
+    return reverify_due()
+
+
+def waitlist_remove_unanswered() -> dict[str, int]:
+    """Suspended households that did not object in time leave the waiting list."""
+    from portal.waitlist.services import remove_unanswered
+
+    return remove_unanswered()
+
+
+def expire_choosing_turns() -> dict[str, int]:
+    """Households whose turn to choose a unit ran out pass it on to the next (递补)."""
+    from portal.allocation.choosing import expire_turns
+
+    return {"passed": expire_turns()}

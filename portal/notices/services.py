@@ -399,6 +399,13 @@ def close_notice(officer: User | None, notice: Notice) -> list[Application]:
             link=f"/applications/{app.id}",
         )
         qualified.append(app)
+    from portal.waitlist import services as waitlist
+
+    queued = [a for a in qualified if a.programme in waitlist.QUEUED_PROGRAMMES]
+    for app in queued:
+        waitlist.join_queue(app, actor)
+    if queued:
+        waitlist.request_rerank()
     notice.status = NoticeStatus.CLOSED
     notice.closed_at = now
     audit.record("notice.close", actor=actor, obj=notice, qualified=len(qualified))

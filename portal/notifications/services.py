@@ -79,6 +79,106 @@ TEXTS = {
             "ignore this message."
         ),
     ),
+    # the waiting list (portal.waitlist.services)
+    "waitlist_suspended": (
+        _l("Waiting list: %(reference)s suspended"),
+        _l(
+            "At the yearly check of your household the departments' data no longer meet the "
+            "conditions: %(reason)s Your place is kept until %(object_by)s: if the data are "
+            "wrong, object on your waiting-list page by then, or your household leaves the list."
+        ),
+    ),
+    "waitlist_restored": (
+        _l("Waiting list: %(reference)s restored"),
+        _l("Your objection was accepted; your household is back on the list: %(reason)s"),
+    ),
+    "waitlist_removed": (
+        _l("Waiting list: %(reference)s removed"),
+        _l(
+            "Your household has been removed from the waiting list: %(reason)s Its members may "
+            "apply again."
+        ),
+    ),
+    # allocation rounds, to staff (portal.allocation.services)
+    "round_proposed": (
+        _l("Round %(reference)s awaits your approval"),
+        _l("An allocation round was proposed. Check its units and groups, then decide on it."),
+    ),
+    "round_approved": (
+        _l("Round %(reference)s approved"),
+        _l("The round was approved with %(entrants)s households. Its entrant list is published."),
+    ),
+    "round_rejected": (
+        _l("Round %(reference)s rejected"),
+        _l("The round was rejected and its units are vacant again: %(reason)s"),
+    ),
+    "round_cancelled": (
+        _l("Round %(reference)s cancelled"),
+        _l("The round was cancelled and its units are vacant again: %(reason)s"),
+    ),
+    "round_drawn": (
+        _l("Order drawn in round %(reference)s"),
+        _l("The order of the round's households has been drawn and published."),
+    ),
+    # choosing a unit (portal.allocation.choosing)
+    "choose_invited": (
+        _l("Choose your home: %(round)s"),
+        _l(
+            "Your household is number %(position)s in the allocation round %(round)s and is "
+            "invited to choose a unit. Households choose in order: when those before you have "
+            "chosen, choose in the portal or at the housing office's counter by %(respond_by)s."
+        ),
+    ),
+    "choose_turn": (
+        _l("It is your turn to choose: %(round)s"),
+        _l(
+            "The households before you in %(round)s have chosen. Choose your unit in the portal "
+            "or at the housing office's counter by %(respond_by)s."
+        ),
+    ),
+    "unit_chosen": (
+        _l("Your new home: %(unit)s"),
+        _l(
+            "You chose unit %(unit)s, %(address)s. Your lease %(lease)s runs from %(starts_on)s "
+            "to %(ends_on)s; the rent is %(rent)s yuan a month."
+        ),
+    ),
+    "choose_refused": (
+        _l("Refusal recorded: %(round)s"),
+        _l(
+            "Your refusal in %(round)s is recorded. Your household keeps its place in the "
+            "waiting list. Refusals without good reason so far: %(refusals)s of %(max)s; at "
+            "%(max)s the household leaves the list."
+        ),
+    ),
+    "choose_refused_excused": (
+        _l("Refusal recorded: %(round)s"),
+        _l(
+            "Your refusal in %(round)s is recorded with a good reason: it does not count "
+            "against you. Your household keeps its place in the waiting list."
+        ),
+    ),
+    "choose_no_show": (
+        _l("Your turn has passed: %(round)s"),
+        _l(
+            "Your household did not choose a unit in %(round)s in time, so the turn passed to "
+            "the next household. Your household keeps its place in the waiting list."
+        ),
+    ),
+    "choose_no_fitting_unit": (
+        _l("No suitable unit left: %(round)s"),
+        _l(
+            "When your turn came in %(round)s, no unit suited to your household's size was "
+            "left. Your household keeps its place in the waiting list."
+        ),
+    ),
+    "choose_not_reached": (
+        _l("Allocation round closed: %(round)s"),
+        _l(
+            "The round %(round)s has closed before your household's turn. Your household "
+            "keeps its place in the waiting list."
+        ),
+    ),
 }
 
 

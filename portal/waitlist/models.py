@@ -104,6 +104,7 @@ class QueueEntry(db.Model):
             "tiebreak",
             sqlite_where=WAITING,
             postgresql_where=WAITING,
+            postgresql_include=["id"],  # the ranking then reads the index alone
         ),
     )
 

@@ -37,6 +37,10 @@ SCHEDULED = {
     "verification.resume_pending",
     "jobs.prune",
     "housekeeping",
+    "waitlist.reverify_due",
+    "waitlist.remove_unanswered",
+    "waitlist.daily_rerank",
+    "rounds.expire_turns",
 }
 
 

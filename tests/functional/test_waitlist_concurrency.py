@@ -1,0 +1,77 @@
+"""Re-rankings at once from several workers, with real commits: they take turns, and what
+is left is one complete ranking (on PostgreSQL with TEST_DATABASE_URL)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+import sqlalchemy as sa
+from flask_migrate import upgrade
+
+from portal import create_app
+from portal.config import TestConfig
+from portal.extensions import db
+from portal.waitlist import services
+from portal.waitlist.models import QueueRank, QueueRanking
+from tests.conftest import _drop_postgres, _postgres_url
+
+pytestmark = pytest.mark.no_transaction
+THREADS = 4
+HOUSEHOLDS = 30
+
+
+@pytest.fixture
+def live_app(tmp_path, worker_id):
+    base = os.environ.get("TEST_DATABASE_URL")
+    url = _postgres_url(base, f"wl_{worker_id}") if base else f"sqlite:///{tmp_path / 'w.db'}"
+    app = create_app(TestConfig, instance_path=str(tmp_path / "i"), SQLALCHEMY_DATABASE_URI=url)
+    with app.app_context():
+        upgrade()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    if base:
+        _drop_postgres(base, url)
+
+
+def test_concurrent_reranks_leave_one_complete_ranking(live_app):
+    from tests.factories.waitlist import waiting_entry
+
+    with live_app.test_request_context():
+        for _ in range(HOUSEHOLDS):
+            waiting_entry()
+        db.session.commit()
+
+    barrier = threading.Barrier(THREADS)
+    errors: list[Exception] = []
+
+    def work():
+        with live_app.app_context():
+            barrier.wait()
+            try:
+                services.rerank()
+                db.session.commit()
+            except Exception as exc:  # collected and asserted on below
+                errors.append(exc)
+                db.session.rollback()
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=work) for _ in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    assert errors == []
+    with live_app.app_context():
+        rankings = db.session.scalars(sa.select(QueueRanking)).all()
+        assert len(rankings) == 1
+        ranks = db.session.scalars(
+            sa.select(QueueRank.rank).where(QueueRank.generation == rankings[0].id)
+        ).all()
+        assert sorted(ranks) == list(range(1, HOUSEHOLDS + 1))
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(QueueRank)) == HOUSEHOLDS
