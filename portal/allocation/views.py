@@ -64,7 +64,7 @@ class RoundForm(FlaskForm):
     )
     groups = MultiCheckboxField(_l("Groups of households"), choices=choices(Group))
     sector_share = IntegerField(
-        _l("Sector quota (% of the units)"),
+        _l("Sector quota (percentage of the units)"),
         [InputRequired(REQUIRED), NumberRange(0, 100)],
         default=0,
         description=_l(
