@@ -179,6 +179,7 @@ def _apply(user: User, household, district: str, officer: User) -> None:
     from portal.applications import services as applications
     from portal.applications.models import Programme
     from portal.applications.texts import texts_hash
+    from portal.jobs.tasks import run_pending_checks
     from portal.verification import services as verification
 
     app = applications.start_application(user, Programme.PUBLIC_RENTAL)
@@ -208,6 +209,8 @@ def _apply(user: User, household, district: str, officer: User) -> None:
         locale="zh_Hans_CN",
         shown_hash=texts_hash("zh_Hans_CN"),
     )
+    # with Celery the departments are asked by a worker; the demo asks them now
+    run_pending_checks(app.id)
     for check in verification.checks_of(app):
         reviewer = _staff(f"demo.{check.department.value.replace('_', '-')}")
         verification.confirm(check, reviewer, "demo")
@@ -226,6 +229,9 @@ def load_demo_queue(pw_hash: str) -> int:
 
     if db.session.scalar(sa.select(sa.func.count()).select_from(QueueEntry)):
         return 0
+    from portal.notifications.models import OutboxItem
+
+    outbox_before = db.session.scalar(sa.select(sa.func.max(OutboxItem.id))) or 0
     rng = random.Random(4)  # noqa: S311 - reproducible demo data, not a secret
     districts = {d.code: d for d in db.session.scalars(sa.select(District))}
     officers = {code: _staff("demo.officer") for code in QUEUE_DISTRICTS[:4]}
@@ -267,6 +273,8 @@ def load_demo_queue(pw_hash: str) -> int:
         waitlist.assign_sector(waitlist.join_queue(app), officers[district], sector, "demo")
     waitlist.refresh_waited_points(since=today() - timedelta(days=366))
     waitlist.rerank()
+    # the invented households keep their messages in the portal but are never texted
+    db.session.execute(sa.delete(OutboxItem).where(OutboxItem.id > outbox_before))
     return len(qualified)
 
 

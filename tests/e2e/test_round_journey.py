@@ -70,7 +70,7 @@ def test_a_round_from_proposal_to_lease(server, new_page):
     officer = new_page(locale="en")
     sign_in(officer, server, "demo.officer", staff=True)
     officer.goto(server["url"] + "/staff/rounds/new")
-    officer.get_by_label("District").select_option(label=re.compile("Xiufeng"))
+    officer.get_by_label("District").select_option(label="Xiufeng District")
     officer.get_by_role("button", name="Continue").click()
     officer.get_by_label("Title").fill("2026 winter round, Xiufeng")
     officer.get_by_label("By lottery").check()
@@ -88,8 +88,9 @@ def test_a_round_from_proposal_to_lease(server, new_page):
     manager = new_page(locale="en")
     sign_in(manager, server, "demo.manager", staff=True)
     manager.goto(server["url"] + "/staff/rounds/approvals")
-    manager.get_by_role("link", name=re.compile("2026 winter round")).click()
-    manager.get_by_role("link", name="Approve or reject").click()
+    manager.get_by_role("row", name=re.compile(reference)).get_by_role(
+        "link", name="Decide"
+    ).click()
     manager.get_by_label(re.compile("^Approve")).check()
     manager.get_by_role("button", name="Record the decision").click()
     expect(manager.locator("h1 .badge")).to_have_text("Approved: entrants published")

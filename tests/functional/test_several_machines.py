@@ -463,7 +463,10 @@ def _the_worker_checks_the_submission(c: Cluster, browser: Browser, app_id: int)
             sa.select(ApplicationEvent.kind).where(ApplicationEvent.application_id == app_id)
         ).all()
         assert events.count("submitted") == 1, events
-        applications = db.session.scalars(sa.select(Application)).all()
+        applicant = db.session.get(Application, app_id).applicant_id
+        applications = db.session.scalars(
+            sa.select(Application).where(Application.applicant_id == applicant)
+        ).all()
         assert [x.id for x in applications] == [app_id]  # one draft, started once
         # The receipt, as a text message (the demo resident has no e-mail address). Nobody
         # has run the schedule yet, so it waits in the outbox.
