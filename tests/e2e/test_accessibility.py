@@ -11,18 +11,41 @@ from tests.e2e.helpers import sign_in
 AXE = Path(__file__).parent / "vendor" / "axe-core" / "axe.min.js"
 SEVERE = ("serious", "critical")
 
-PUBLIC = ["/", "/login", "/register", "/privacy", "/notices", "/password-reset", "/no-such-page"]
-RESIDENT = ["/me", "/applications", "/messages", "/account"]
+PUBLIC = [
+    "/",
+    "/login",
+    "/register",
+    "/privacy",
+    "/notices",
+    "/rounds/",
+    "/password-reset",
+    "/no-such-page",
+]
+RESIDENT = ["/me", "/applications", "/messages", "/account", "/waitlist", "/my/rounds/"]
 STAFF = {
     "demo.admin": ["/staff/", "/admin/accounts", "/admin/accounts/new", "/admin/clients"],
     "demo.security": ["/admin/accounts"],
     "demo.auditor": ["/audit", "/audit/verify"],
-    "demo.manager": ["/manager/rules/eligibility", "/exports/"],
+    "demo.manager": [
+        "/manager/rules/eligibility",
+        "/manager/rules/waitlist",
+        "/exports/",
+        "/staff/rounds/approvals",
+        "/staff/waitlist",
+    ],
     "demo.officer": [
         "/officer/applications",
         "/officer/notices",
         "/officer/objections",
         "/officer/spot-checks",
+        "/staff/waitlist",
+        "/staff/waitlist/long-waiters",
+        "/staff/waitlist/objections",
+        "/staff/housing/",
+        "/staff/housing/import",
+        "/staff/housing/not-relet",
+        "/staff/rounds/",
+        "/staff/rounds/new",
     ],
     "demo.civil-affairs": ["/review/checks"],
 }
