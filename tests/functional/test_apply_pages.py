@@ -385,7 +385,7 @@ def test_pages_are_made_for_a_phone(db, en, resident, district):
     for url in ("/applications", f"/applications/{app.id}"):
         page = en.get(url).get_data(as_text=True)
         assert 'name="viewport" content="width=device-width' in page
-        assert page.count("<table") == page.count('<div class="table-wrap">')
+        assert page.count("<table") == page.count('<div class="table-wrap" tabindex="0">')
         assert "style=" not in page
         assert "<script>" not in page
 
