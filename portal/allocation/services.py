@@ -408,11 +408,8 @@ def propose(rnd: AllocationRound, actor: User) -> AllocationRound:
     _require_status(rnd, RoundStatus.DRAFT)
     if not rnd.units:
         raise ValidationFailed(_l("Choose at least one unit for the round."), field="units")
-    units = db.session.scalars(
-        sa.select(Unit).where(Unit.id.in_([ru.unit_id for ru in rnd.units])).order_by(Unit.id)
-    )
-    for unit in units:
-        housing.offer_in_round(unit, actor)  # a Conflict if it is no longer vacant
+    # a Conflict, and nothing offered, if a unit is no longer vacant
+    housing.offer_units_in_round([ru.unit_id for ru in rnd.units], actor, rnd.reference)
     rnd.status = RoundStatus.PROPOSED
     rnd.proposed_at = utcnow()
     db.session.flush()
