@@ -39,6 +39,10 @@ def upgrade():
         batch_op.create_index(
             "ix_queue_ranks_listing", ["generation", "programme", "rank"], unique=False
         )
+    if op.get_bind().dialect.name == "postgresql":
+        # derived data, rewritten by every ranking: no write-ahead log (a crash empties it
+        # and the next ranking fills it again)
+        op.execute("ALTER TABLE queue_ranks SET UNLOGGED")
 
     op.create_table(
         "allocation_rounds",
