@@ -59,6 +59,7 @@ bench: compile-translations
 	$(BIN)/python -m bench.bench_foundation
 	$(BIN)/python -m bench.bench_waitlist
 	$(BIN)/python -m bench.bench_lottery
+	$(BIN)/python -m bench.bench_credit
 
 ## bench-pg: the same benchmarks on the local PostgreSQL (database "test")
 bench-pg:

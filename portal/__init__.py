@@ -106,6 +106,10 @@ def register_blueprints(app: Flask) -> None:
     from portal.api import init_api
     from portal.applications import staff_views as officer
     from portal.applications import views as applications
+    from portal.credit import list_views as credit_lists
+    from portal.credit import public_views as credit_public
+    from portal.credit import resident_views as my_credit
+    from portal.credit import views as credit
     from portal.exports import views as exports
     from portal.housing import views as housing
     from portal.notices import views as notices
@@ -134,6 +138,10 @@ def register_blueprints(app: Flask) -> None:
         counter,
         choose,
         lottery,
+        credit_public,
+        credit_lists,
+        credit,
+        my_credit,
     ):
         app.register_blueprint(module.bp)
     init_api(app)

@@ -15,7 +15,8 @@
   dialect, and per table its file, columns, row count and SHA-256. An archive without it is
   incomplete.
 
-The keys (``instance/secret_key``, ``instance/data_key`` or the ``PORTAL_*`` variables) are
+The keys (``instance/secret_key``, ``instance/data_key``, ``instance/credit_signing_key.pem``
+or the ``PORTAL_*`` variables) are
 never in the archive; docs/backup.md says how to keep them.
 
 ``flask portal restore`` checks every file of the archive against the manifest before it
@@ -818,8 +819,9 @@ def backup_command(output: Path | None) -> None:
             f"sha256 {result.sha256}"
         )
         click.echo(
-            "The keys are not in the archive: keep instance/secret_key and instance/data_key "
-            "(or PORTAL_SECRET_KEY and PORTAL_DATA_KEY) safe, apart from it."
+            "The keys are not in the archive: keep instance/secret_key, instance/data_key and "
+            "instance/credit_signing_key.pem (or PORTAL_SECRET_KEY, PORTAL_DATA_KEY and "
+            "PORTAL_CREDIT_SIGNING_KEY) safe, apart from it."
         )
         return result
 

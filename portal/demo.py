@@ -54,6 +54,7 @@ STAFF = [
     ("demo.security", Role.SECURITY, "钱芳", [], None),
     ("demo.auditor", Role.AUDITOR, "孙丽", [], None),
     ("demo.manager", Role.MANAGER, "李强", [], None),
+    ("demo.manager2", Role.MANAGER, "何燕", [], None),  # four eyes: confirms what 李强 flags
     ("demo.officer", Role.OFFICER, "周静", ["450302", "450303", "450304", "450305"], None),
     ("demo.officer2", Role.OFFICER, "吴刚", ["450311", "450312", "450321", "450323"], None),
     *[
@@ -79,7 +80,12 @@ RESIDENTS = [
 def _credentials(instance_path: str) -> dict:
     path = Path(instance_path) / "demo-accounts.json"
     if path.exists():
-        return json.loads(path.read_text())
+        creds = json.loads(path.read_text())
+        missing = [u[0] for u in STAFF if u[0] not in creds["totp"]]
+        if missing:  # an account added to the demo since this install
+            creds["totp"].update({name: pyotp.random_base32() for name in missing})
+            path.write_text(json.dumps(creds))
+        return creds
     creds = {"password": _password(), "totp": {u[0]: pyotp.random_base32() for u in STAFF}}
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

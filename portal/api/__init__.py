@@ -13,6 +13,8 @@ def init_api(app: Flask) -> None:
     from portal.allocation import choosing_api
     from portal.api import docs, views
     from portal.applications import api as applications_api
+    from portal.credit import api as credit_records_api
+    from portal.credit import partner_api as credit_api
     from portal.notices import api as notices_api
     from portal.verification import api as verification_api
     from portal.waitlist import api as waitlist_api
@@ -45,6 +47,8 @@ def init_api(app: Flask) -> None:
         *waitlist_api.blueprints,
         *allocation_api.blueprints,
         *choosing_api.blueprints,
+        *credit_api.blueprints,
+        *credit_records_api.blueprints,
     ]
     for blp in every:
         api.register_blueprint(blp, url_prefix="/api/v1")

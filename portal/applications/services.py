@@ -144,6 +144,7 @@ def active_bans(indexes: list[str], on: date | None = None) -> list[dict]:
             "source": b.source,
             "reason": b.reason,
             "until": b.ends_on.isoformat() if b.ends_on else "",
+            "record_id": b.record_id,
         }
         for b in rows
     ]
@@ -151,6 +152,10 @@ def active_bans(indexes: list[str], on: date | None = None) -> list[dict]:
 
 def _screen_bans(indexes: list[str]) -> None:
     bans = active_bans(indexes)
+    if bans and bans[0]["record_id"]:  # a record of the portal's: named in the reader's words
+        from portal.credit.services import ban_refusal
+
+        raise NotEligible(ban_refusal(bans[0]["record_id"]))
     if bans:
         until = bans[0]["until"]
         raise NotEligible(
@@ -689,6 +694,9 @@ def record_spot_check(spot: SpotCheck, officer: User, *, false_pledge: bool, fin
     audit.record("application.spot_check", actor=officer, obj=app, outcome=spot.outcome)
     if false_pledge:
         revoke(app, officer, finding)
+        from portal.credit.services import record_false_pledge
+
+        record_false_pledge(app, finding)  # a V-FALSE-PLEDGE record, for a manager to confirm
     db.session.flush()
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import sqlalchemy as sa
 from flask import current_app
@@ -25,9 +26,45 @@ from portal.core.spreadsheets import XlsxStream, write_csv
 from portal.exports.models import Export, ExportStatus
 from portal.extensions import db
 
-FORMATS = ("csv", "xlsx")
 BATCH = 2000
-KINDS = {"applications_ledger": _l("Applications ledger")}
+MIMETYPES = {
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "jsonl": "application/x-ndjson",
+}
+
+
+@dataclass(frozen=True)
+class ExportKind:
+    """One kind of export: who may ask, in which formats, what is fixed when asked (the
+    asker's scope), and its header, row count and rows (keyset batches, progress committed
+    after each). ``json_keys`` name the fields of a JSON Lines record, row by row."""
+
+    title: Any
+    roles: tuple[Role, ...]
+    header: Callable[[], Sequence[Any]]
+    count: Callable[[dict[str, Any]], int]
+    rows: Callable[[dict[str, Any], Export], Iterator[Sequence[Any]]]
+    scope: Callable[[User], dict[str, Any]]
+    formats: tuple[str, ...] = ("csv", "xlsx")
+    json_keys: tuple[str, ...] | None = None
+
+
+def export_kinds() -> dict[str, ExportKind]:
+    """Every kind of export, by name (domains add theirs here)."""
+    from portal.credit.lists import EXPORT_KINDS
+
+    return {"applications_ledger": LEDGER, **EXPORT_KINDS}
+
+
+def kinds_for(user: User) -> dict[str, Any]:
+    """The kinds ``user`` may ask for, with their titles."""
+    return {name: k.title for name, k in export_kinds().items() if user.role in k.roles}
+
+
+def title_of(kind: str) -> str:
+    found = export_kinds().get(kind)
+    return str(found.title) if found else kind
 
 
 def export_folder() -> Path:
@@ -41,21 +78,23 @@ def export_folder() -> Path:
 
 def request_export(user: User, kind: str, fmt: str, locale: str) -> Export:
     """Fix the export's scope now (who asks decides what is in it) and queue the job."""
-    if kind not in KINDS:
+    found = export_kinds().get(kind)
+    if found is None:
         raise ValidationFailed(_l("Unknown export."), field="kind")
-    if fmt not in FORMATS:
-        raise ValidationFailed(_l("Choose CSV or Excel."), field="format")
-    if user.role is Role.OFFICER:
-        districts = [d.id for d in user.districts]
-    elif user.role is Role.MANAGER:
-        districts = None  # the whole city
-    else:
+    if user.role not in found.roles:
         raise Forbidden()
+    if fmt not in found.formats:
+        message = (
+            _l("Choose CSV, Excel or JSON Lines.")
+            if "jsonl" in found.formats
+            else _l("Choose CSV or Excel.")
+        )
+        raise ValidationFailed(message, field="format")
     export = Export(
         owner_id=user.id,
         kind=kind,
         format=fmt,
-        params_json=json.dumps({"districts": districts, "locale": locale}),
+        params_json=json.dumps({**found.scope(user), "locale": locale}),
         status=ExportStatus.QUEUED,
     )
     db.session.add(export)
@@ -65,6 +104,12 @@ def request_export(user: User, kind: str, fmt: str, locale: str) -> Export:
 
     enqueue("exports.build", export_id=export.id)
     return export
+
+
+def _ledger_scope(user: User) -> dict[str, Any]:
+    if user.role is Role.OFFICER:
+        return {"districts": [d.id for d in user.districts]}
+    return {"districts": None}  # a manager: the whole city
 
 
 def _ledger_query(params: dict[str, Any]) -> sa.Select:
@@ -133,6 +178,31 @@ def _ledger_rows(params: dict[str, Any], export: Export) -> Iterator[list[Any]]:
                 db.session.expunge(obj)
 
 
+def _ledger_count(params: dict[str, Any]) -> int:
+    return db.session.scalar(
+        sa.select(sa.func.count()).select_from(_ledger_query(params).subquery())
+    )
+
+
+LEDGER = ExportKind(
+    title=_l("Applications ledger"),
+    roles=(Role.OFFICER, Role.MANAGER),
+    header=lambda: LEDGER_HEADER,
+    count=_ledger_count,
+    rows=_ledger_rows,
+    scope=_ledger_scope,
+)
+
+
+def write_jsonl(fh: IO[str], keys: Sequence[str], rows: Iterator[Sequence[Any]]) -> int:
+    """JSON Lines: one object per row with ``keys``, so a file of any size streams."""
+    count = 0
+    for row in rows:
+        fh.write(json.dumps(dict(zip(keys, row, strict=True)), ensure_ascii=False) + "\n")
+        count += 1
+    return count
+
+
 def build_export(export_id: int) -> None:
     """The job: writes the file, committing its progress as it goes (a top-level unit of work,
     like a CLI command). Running it again for a finished export does nothing."""
@@ -140,23 +210,25 @@ def build_export(export_id: int) -> None:
     if export is None or export.status is ExportStatus.DONE:
         return
     params = export.params
+    kind = export_kinds()[export.kind]
     export.status = ExportStatus.RUNNING
     export.done_rows = 0
-    export.total = db.session.scalar(
-        sa.select(sa.func.count()).select_from(_ledger_query(params).subquery())
-    )
+    export.total = kind.count(params)
     db.session.commit()
     name = f"{secrets.token_hex(16)}.{export.format}"
     path = export_folder() / name
     try:
         with force_locale(params.get("locale") or "zh_Hans_CN"):
-            header = [str(h) for h in LEDGER_HEADER]
-            rows = _ledger_rows(params, export)
+            header = [str(h) for h in kind.header()]
+            rows = kind.rows(params, export)
             if export.format == "csv":
                 with path.open("w", encoding="utf-8-sig", newline="") as fh:
                     write_csv(fh, header, rows)
+            elif export.format == "jsonl":
+                with path.open("w", encoding="utf-8", newline="\n") as fh:
+                    write_jsonl(fh, kind.json_keys or header, rows)
             else:
-                book = XlsxStream(str(path), header, sheet=str(KINDS[export.kind]))
+                book = XlsxStream(str(path), header, sheet=str(kind.title))
                 for row in rows:
                     book.append(row)
                 book.close()

@@ -37,7 +37,10 @@ def index():
         .limit(50)
     ).all()
     return render_template(
-        "exports/index.html", exports=rows, kinds=services.KINDS, form=FlaskForm()
+        "exports/index.html",
+        exports=rows,
+        kinds=services.kinds_for(current_user._get_current_object()),
+        form=FlaskForm(),
     )
 
 
@@ -66,9 +69,7 @@ def create():
 def show(export_id: int):
     export = _mine(export_id)
     running = export.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)
-    return render_template(
-        "exports/show.html", export=export, kinds=services.KINDS, refresh=running
-    )
+    return render_template("exports/show.html", export=export, refresh=running)
 
 
 @bp.get("/<int:export_id>/download")
@@ -78,11 +79,7 @@ def download(export_id: int):
     if export.status is not ExportStatus.DONE:
         return redirect(url_for(".show", export_id=export.id))
     audit.record("export.downloaded", actor=current_user._get_current_object(), obj=export)
-    mimetype = (
-        "text/csv"
-        if export.format == "csv"
-        else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-    )
+    mimetype = services.MIMETYPES[export.format]
     stamp = export.created_at.strftime("%Y%m%d-%H%M")
     resp = send_file(
         services.export_path(export),
@@ -97,4 +94,4 @@ def download(export_id: int):
 
 @bp.app_template_global()
 def export_title(kind: str) -> str:
-    return str(services.KINDS.get(kind, kind))
+    return services.title_of(kind)

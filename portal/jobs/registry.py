@@ -29,6 +29,7 @@ JOBS: dict[str, Job] = _by_name(
     Job("waitlist.remove_unanswered", tasks.waitlist_remove_unanswered, Schedule("day", hour=1)),
     Job("waitlist.daily_rerank", tasks.waitlist_daily_rerank, Schedule("day", hour=2)),
     Job("rounds.expire_turns", tasks.expire_choosing_turns, Schedule("day", minute=30)),
+    Job("credit.expire_due", tasks.credit_expire_due, Schedule("day", minute=40)),
     # on demand
     Job("verification.run_checks", tasks.run_pending_checks, max_minutes=10),
     Job("exports.build", tasks.build_export),

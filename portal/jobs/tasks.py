@@ -186,3 +186,10 @@ def expire_choosing_turns() -> dict[str, int]:
     from portal.allocation.choosing import expire_turns
 
     return {"passed": expire_turns()}
+
+
+def credit_expire_due() -> dict[str, int]:
+    """Credit records whose publication and ban have passed expire; their effects end."""
+    from portal.credit.services import expire_due
+
+    return expire_due()

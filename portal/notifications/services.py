@@ -179,6 +179,67 @@ TEXTS = {
             "keeps its place in the waiting list."
         ),
     ),
+    # credit records (portal.credit.services), to the subject
+    "credit_recorded": (
+        _l("A credit record about you: %(reference)s"),
+        _l(
+            "The housing office has confirmed a violation recorded against you: %(violation)s "
+            "(%(grade)s, %(points)s points), in force from %(starts_on)s and published until "
+            "%(publish_until)s. If you think it is wrong, object on your credit page by "
+            "%(object_by)s, with your reasons and any documents."
+        ),
+    ),
+    "credit_objection_granted": (
+        _l("Your objection to %(reference)s is granted"),
+        _l("The record is annulled and no longer has any effect: %(reason)s"),
+    ),
+    "credit_objection_refused": (
+        _l("Your objection to %(reference)s is refused"),
+        _l("The record stays in force: %(reason)s"),
+    ),
+    "credit_repair_granted": (
+        _l("Credit repaired: %(reference)s"),
+        _l(
+            "Your request for credit repair is granted: the record is no longer published and "
+            "no longer bars you. It stays in your history. %(reason)s"
+        ),
+    ),
+    "credit_repair_refused": (
+        _l("Credit repair refused: %(reference)s"),
+        _l("Your request for credit repair is refused; the record stays in force: %(reason)s"),
+    ),
+    "credit_expired": (
+        _l("Credit record %(reference)s has expired"),
+        _l(
+            "Its publication and any ban have ended; it no longer has any effect. It stays in "
+            "your history."
+        ),
+    ),
+    "waitlist_credit_suspended": (
+        _l("Waiting list: %(reference)s suspended"),
+        _l(
+            "Your household's place on the waiting list is suspended because a credit record "
+            "of a household member (%(record)s) is in force. The place comes back when the "
+            "record is annulled, repaired or expires; the person concerned can see it, and "
+            "object to it, on their credit page."
+        ),
+    ),
+    "waitlist_credit_restored": (
+        _l("Waiting list: %(reference)s restored"),
+        _l(
+            "Credit record %(record)s no longer suspends your household: its place on the "
+            "waiting list is back."
+        ),
+    ),
+    # credit records, to the officers of the tenant's district
+    "credit_exit_case": (
+        _l("Exit case needed: lease %(lease)s"),
+        _l(
+            "Credit record %(reference)s (%(violation)s) of a tenant of lease %(lease)s is in "
+            "force; its measures include cancelling the lease and taking the home back. Open "
+            "an exit case for the household."
+        ),
+    ),
 }
 
 

@@ -132,7 +132,14 @@ def suspension_sentences(entry: QueueEntry) -> list[str]:
         return [entry.status_reason or ""]
     if not isinstance(failed, list):
         return []
-    return [explain_rule(f["code"], False, f["params"]) for f in failed]
+    from portal.credit.services import queue_suspension_sentence
+
+    return [
+        queue_suspension_sentence(f["params"])
+        if f["code"] == "credit_record"
+        else explain_rule(f["code"], False, f["params"])
+        for f in failed
+    ]
 
 
 def removal_sentence(code: str, params: dict[str, Any]) -> str:
@@ -215,6 +222,13 @@ def event_sentence(ev: QueueEvent, *, staff: bool = False) -> str:
             "Refused an offered unit without a good reason (%(count)s of %(limit)s).",
             count=p.get("count", ""),
             limit=p.get("limit", ""),
+        )
+    if kind == "credit_suspended":
+        return _("Suspended because of credit record %(record)s.", record=p.get("reference", ""))
+    if kind == "credit_restored":
+        return _(
+            "Back on the list: credit record %(record)s no longer suspends the household.",
+            record=p.get("reference", ""),
         )
     if kind == "housed":
         return _("Housed: lease %(lease)s.", lease=p.get("lease", ""))

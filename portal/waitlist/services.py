@@ -998,6 +998,103 @@ def decide_objection(entry: QueueEntry, officer: User, *, restore: bool, reason:
     request_rerank()
 
 
+CREDIT_SUSPENSION = "credit_record"  # the code of a suspension for a credit record
+
+
+def _credit_items(entry: QueueEntry) -> list[dict[str, Any]] | None:
+    """The credit records a suspended entry waits on, or None if it is not suspended for
+    credit (``status_reason`` holds one item per record)."""
+    if entry.status is not EntryStatus.SUSPENDED:
+        return None
+    try:
+        items = json.loads(entry.status_reason or "")
+    except ValueError:
+        return None
+    if not isinstance(items, list) or not items:
+        return None
+    if any(not isinstance(i, dict) or i.get("code") != CREDIT_SUSPENSION for i in items):
+        return None
+    return items
+
+
+def suspend_for_credit(entry: QueueEntry, record, actor=None) -> bool:
+    """A major or serious credit record of a household member suspends the household's
+    place (RULES.md). Unlike a suspension after the yearly check there is no objection here
+    (``object_by`` stays None, so ``remove_unanswered`` leaves it alone): the person objects
+    to the record itself, and the place comes back when the record is annulled, repaired or
+    expires (``lift_credit_suspension``). Returns True if the entry changed."""
+    entry = _lock(entry)
+    if entry.status is EntryStatus.WAITING:
+        items: list[dict[str, Any]] = []
+    else:
+        items = _credit_items(entry)
+        if items is None:  # housed, removed, or suspended after the yearly check
+            return False
+    if any(i["params"].get("record") == record.id for i in items):
+        return False
+    first = not items
+    items.append(
+        {"code": CREDIT_SUSPENSION, "params": {"record": record.id, "reference": record.reference}}
+    )
+    _set_status(entry, EntryStatus.SUSPENDED, json.dumps(items, ensure_ascii=False))
+    entry.object_by = None
+    entry.objection = None
+    entry.objected_at = None
+    entry_event(entry, "credit_suspended", reference=record.reference)
+    audit.record(
+        "waitlist.credit_suspend", actor=actor or "system", obj=entry, record=record.reference
+    )
+    if first:
+        app = entry.application
+        tell_applicant(
+            app,
+            "waitlist_credit_suspended",
+            {"reference": app.reference, "record": record.reference},
+            link="/waitlist",
+        )
+    db.session.flush()
+    request_rerank()
+    return True
+
+
+def lift_credit_suspension(entry: QueueEntry, record, actor=None) -> bool:
+    """``record`` no longer suspends the household: back on the list (its place follows
+    from its qualification date) unless another credit record still suspends it. Returns
+    True if the household is waiting again."""
+    entry = _lock(entry)
+    items = _credit_items(entry)
+    if items is None:
+        return False
+    rest = [i for i in items if i["params"].get("record") != record.id]
+    if len(rest) == len(items):
+        return False
+    if rest:
+        entry.status_reason = json.dumps(rest, ensure_ascii=False)
+        db.session.flush()
+        return False
+    _set_status(entry, EntryStatus.WAITING)
+    entry.object_by = None
+    entry_event(
+        entry,
+        "credit_restored",
+        actor if isinstance(actor, User) else None,
+        reference=record.reference,
+    )
+    audit.record(
+        "waitlist.credit_restore", actor=actor or "system", obj=entry, record=record.reference
+    )
+    app = entry.application
+    tell_applicant(
+        app,
+        "waitlist_credit_restored",
+        {"reference": app.reference, "record": record.reference},
+        link="/waitlist",
+    )
+    db.session.flush()
+    request_rerank()
+    return True
+
+
 def remove_unanswered(on: date | None = None) -> dict[str, int]:
     """Suspended households that did not object by ``object_by`` leave the list."""
     on = on or today()

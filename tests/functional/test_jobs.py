@@ -41,6 +41,7 @@ SCHEDULED = {
     "waitlist.remove_unanswered",
     "waitlist.daily_rerank",
     "rounds.expire_turns",
+    "credit.expire_due",
 }
 
 
