@@ -140,9 +140,62 @@ def load_demo(instance_path: str) -> list[str]:
 
     load_demo_housing()
     queued = load_demo_queue(pw_hash)
+    load_demo_credit()
     if created or queued:
         audit.record("demo.load", actor="cli", accounts=created, queued=queued)
     return describe(creds)
+
+
+def load_demo_credit() -> int:
+    """A few credit records for the public list and the managers' pages: confirmed ones of
+    invented households whose applications were not approved, one of an organisation, and
+    one flagged and waiting for the second manager. Does nothing once records exist."""
+    from portal.applications.models import Application, Status
+    from portal.core.identifiers import make_credit_code
+    from portal.credit import services as credit
+    from portal.credit.models import CreditRecord, SubjectKind
+
+    if db.session.scalar(sa.select(sa.func.count()).select_from(CreditRecord)):
+        return 0
+    flagger, confirmer = _staff("demo.manager"), _staff("demo.manager2")
+    not_approved = db.session.scalars(
+        sa.select(Application)
+        .where(Application.status == Status.REVIEW)
+        .order_by(Application.id)
+        .limit(3)
+    ).all()
+    cases = [
+        ("V-FALSE-PLEDGE", "申请时隐瞒名下商品住房一套，经不动产登记核查属实。"),
+        ("V-BREACH", "拒不配合入户核查，经两次书面通知仍未配合。"),
+        ("V-LATE-REPORT", "家庭收入变化超过30日未申报。"),
+    ]
+    made = 0
+    for app, (code, facts) in zip(not_approved, cases, strict=False):
+        member = app.members[0]
+        record = credit.flag_violation(
+            flagger,
+            subject_kind=SubjectKind.PERSON,
+            id_number=member.id_number,
+            name=member.name,
+            code=code,
+            facts=facts,
+            occurred_on=today() - timedelta(days=40),
+            application=app,
+        )
+        if made < 2:  # the third waits for the second manager
+            credit.confirm(record, confirmer, "demo")
+        made += 1
+    company = credit.flag_violation(
+        flagger,
+        subject_kind=SubjectKind.ORGANISATION,
+        credit_code=make_credit_code("91450300MA5KDEM11"),
+        name="桂林市某房屋中介服务有限公司",
+        code="V-SUBLET",
+        facts="组织承租人将公租房转租牟利，涉及房源3套。",
+        occurred_on=today() - timedelta(days=60),
+    )
+    credit.confirm(company, confirmer, "demo")
+    return made + 1
 
 
 def _waiting_examples(limit: int = 3) -> list[str]:
