@@ -60,7 +60,7 @@ from portal.tenancy.models import Lease
 from portal.tenancy.services import create_lease
 from portal.waitlist import rules
 from portal.waitlist import services as waitlist
-from portal.waitlist.models import EntryStatus, QueueEntry
+from portal.waitlist.models import EntryStatus, QueueEntry, QueueEvent
 
 from .models import AllocationRound, EntrantStatus, RoundEntrant, RoundStatus, RoundUnit
 
@@ -358,6 +358,40 @@ def _invite(entrant: RoundEntrant, rnd: AllocationRound) -> None:
         respond_by=entrant.respond_by,
     )
     _tell(entrant, "choose_invited", respond_by=entrant.respond_by)
+
+
+def tell_offers(round_id: int) -> int:
+    """Tell every household that "assign the units in order" offered a unit, and note the
+    invitation in its history: the background half of that bulk step. Households already
+    told (their history has this round's invitation) are skipped, so a second run sends
+    nothing twice. Returns how many were told."""
+    rnd = db.session.get(AllocationRound, round_id)
+    told = set(
+        db.session.scalars(
+            sa.select(QueueEvent.entry_id).where(
+                QueueEvent.kind == "invited",
+                QueueEvent.params_json.contains(f'"{rnd.reference}"'),
+            )
+        )
+    )
+    offered = db.session.scalars(
+        sa.select(RoundEntrant)
+        .where(
+            RoundEntrant.round_id == rnd.id,
+            RoundEntrant.status == EntrantStatus.INVITED,
+            RoundEntrant.unit_id.is_not(None),
+        )
+        .order_by(RoundEntrant.position)
+    ).all()
+    count = 0
+    for entrant in offered:
+        if entrant.entry_id in told:
+            continue
+        waitlist.mark_invited(entrant.entry, rnd)
+        _tell(entrant, "choose_invited", respond_by=entrant.respond_by)
+        count += 1
+    db.session.flush()
+    return count
 
 
 def open_choosing(rnd: AllocationRound, actor: User) -> AllocationRound:

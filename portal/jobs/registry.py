@@ -33,5 +33,6 @@ JOBS: dict[str, Job] = _by_name(
     # on demand
     Job("verification.run_checks", tasks.run_pending_checks, max_minutes=10),
     Job("exports.build", tasks.build_export),
+    Job("rounds.tell_offers", tasks.tell_round_offers, max_minutes=30),
     Job("waitlist.rerank", tasks.waitlist_rerank, max_minutes=10),
 )

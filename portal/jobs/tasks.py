@@ -181,6 +181,13 @@ def waitlist_remove_unanswered() -> dict[str, int]:
     return remove_unanswered()
 
 
+def tell_round_offers(round_id: int) -> dict[str, int]:
+    """Tell the households a round's units were assigned to in order, and note it."""
+    from portal.allocation.choosing import tell_offers
+
+    return {"told": tell_offers(round_id)}
+
+
 def expire_choosing_turns() -> dict[str, int]:
     """Households whose turn to choose a unit ran out pass it on to the next (递补)."""
     from portal.allocation.choosing import expire_turns

@@ -415,6 +415,30 @@ def test_allocate_in_order_leaves_waiting_who_find_no_unit(officer, manager, dis
     assert _entrants(rnd)[0].unit_id is not None
 
 
+def test_households_offered_a_unit_in_order_are_told_once(officer, manager, district, estate):
+    from portal.allocation.choosing import tell_offers
+    from portal.extensions import db
+
+    entries = [waiting_entry(district, household_size=1) for _ in range(2)]
+    rnd = _approved(officer, manager, district, _units(estate, "30", "32"), method=Method.RANK)
+    services.draw(rnd, officer)
+    assert services.allocate_in_order(rnd, officer) == 2  # the job runs in-process here
+
+    def invitations(entry):
+        return db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(Message)
+            .where(
+                Message.user_id == entry.application.applicant_id,
+                Message.kind == "choose_invited",
+            )
+        )
+
+    assert [invitations(e) for e in entries] == [1, 1]
+    assert tell_offers(rnd.id) == 0  # a second run tells nobody twice
+    assert [invitations(e) for e in entries] == [1, 1]
+
+
 def test_rounds_in_scope(officer, manager, district, estate):
     from portal.extensions import db
 
