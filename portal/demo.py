@@ -8,6 +8,7 @@ import json
 import os
 import random
 import secrets
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -139,11 +140,23 @@ def load_demo(instance_path: str) -> list[str]:
     from portal.housing.demo import load_demo_housing
 
     load_demo_housing()
-    queued = load_demo_queue(pw_hash)
-    load_demo_credit()
+    with _not_texted():
+        queued = load_demo_queue(pw_hash)
+        load_demo_credit()
     if created or queued:
         audit.record("demo.load", actor="cli", accounts=created, queued=queued)
     return describe(creds)
+
+
+@contextmanager
+def _not_texted():
+    """The invented households keep the messages the services send them in the portal, but
+    nothing made in the block is e-mailed or texted."""
+    from portal.notifications.models import OutboxItem
+
+    before = db.session.scalar(sa.select(sa.func.max(OutboxItem.id))) or 0
+    yield
+    db.session.execute(sa.delete(OutboxItem).where(OutboxItem.id > before))
 
 
 def load_demo_credit() -> int:
@@ -288,9 +301,6 @@ def load_demo_queue(pw_hash: str) -> int:
 
     if db.session.scalar(sa.select(sa.func.count()).select_from(QueueEntry)):
         return 0
-    from portal.notifications.models import OutboxItem
-
-    outbox_before = db.session.scalar(sa.select(sa.func.max(OutboxItem.id))) or 0
     rng = random.Random(4)  # noqa: S311 - reproducible demo data, not a secret
     districts = {d.code: d for d in db.session.scalars(sa.select(District))}
     officers = {code: _staff("demo.officer") for code in QUEUE_DISTRICTS[:4]}
@@ -332,8 +342,6 @@ def load_demo_queue(pw_hash: str) -> int:
         waitlist.assign_sector(waitlist.join_queue(app), officers[district], sector, "demo")
     waitlist.refresh_waited_points(since=today() - timedelta(days=366))
     waitlist.rerank()
-    # the invented households keep their messages in the portal but are never texted
-    db.session.execute(sa.delete(OutboxItem).where(OutboxItem.id > outbox_before))
     return len(qualified)
 
 
