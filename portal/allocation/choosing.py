@@ -52,6 +52,7 @@ from portal.core.errors import (
     ValidationFailed,
 )
 from portal.core.i18n import lazy_gettext as _l
+from portal.core.scope import lock_row, officer_district_ids
 from portal.core.settings import current_version
 from portal.extensions import db
 from portal.housing import services as housing
@@ -82,8 +83,7 @@ def rule_values() -> dict:
 # --- who may act -------------------------------------------------------------------------
 
 
-def _district_ids(user: User) -> list[int]:
-    return [d.id for d in user.districts] if user.role is Role.OFFICER else []
+_district_ids = officer_district_ids
 
 
 def round_scope(user: User) -> sa.ColumnElement[bool]:
@@ -128,13 +128,7 @@ def _require_officer(rnd: AllocationRound, actor) -> None:
 # --- locks -------------------------------------------------------------------------------
 
 
-def _lock(model, row_id: int):
-    return db.session.scalars(
-        sa.select(model)
-        .where(model.id == row_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+_lock = lock_row
 
 
 # --- reading -----------------------------------------------------------------------------

@@ -58,6 +58,7 @@ from portal.core.audit import AuditEvent
 from portal.core.clock import today, utcnow
 from portal.core.errors import Conflict, Forbidden, InvalidTransition, SameActor, ValidationFailed
 from portal.core.i18n import lazy_gettext as _l
+from portal.core.scope import lock_row, officer_district_ids
 from portal.core.settings import current_version
 from portal.extensions import db
 from portal.housing import services as housing
@@ -116,8 +117,7 @@ EVENT_TITLES = {
 # --- scope and permissions -----------------------------------------------------------------
 
 
-def _district_ids(user: User) -> list[int]:
-    return [d.id for d in user.districts] if user.role is Role.OFFICER else []
+_district_ids = officer_district_ids
 
 
 def round_scope(user: User) -> sa.ColumnElement[bool]:
@@ -149,12 +149,7 @@ def _require_manager(user: User) -> None:
 
 def _lock(rnd: AllocationRound) -> AllocationRound:
     """Re-read the round under a row lock: two clicks at once take turns."""
-    return db.session.scalars(
-        sa.select(AllocationRound)
-        .where(AllocationRound.id == rnd.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+    return lock_row(AllocationRound, rnd.id)
 
 
 def _require_status(rnd: AllocationRound, *allowed: RoundStatus, message=None) -> None:

@@ -17,6 +17,25 @@ from portal.extensions import db
 T = TypeVar("T")
 
 
+def officer_district_ids(user) -> list[int]:
+    """The districts an officer works in; nobody else has any (SECURITY.md B1)."""
+    from portal.accounts.roles import Role
+
+    return [d.id for d in user.districts] if user.role is Role.OFFICER else []
+
+
+def lock_row(model: type[T], row_id: int) -> T:
+    """Re-read a row under a lock until the transaction ends (SELECT … FOR UPDATE), its
+    state read afresh: two people acting on it at once take turns, and the second sees what
+    the first did."""
+    return db.session.scalars(
+        sa.select(model)
+        .where(model.id == row_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+
+
 def load_in_scope(model: type[T], object_id: int, scope: sa.ColumnElement[bool], actor) -> T:
     """The record with ``object_id`` if ``scope`` admits it; otherwise 404."""
     row = db.session.scalars(sa.select(model).where(model.id == object_id, scope)).one_or_none()

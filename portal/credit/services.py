@@ -57,6 +57,7 @@ from portal.core.identifiers import (
     mask_id_number,
     normalize_credit_code,
 )
+from portal.core.scope import lock_row, officer_district_ids
 from portal.credit import rules
 from portal.credit.models import (
     AppealKind,
@@ -136,14 +137,7 @@ def _default_text(make) -> str:
     return _in_locale(None, make)
 
 
-def _lock(model, row_id: int):
-    """Re-read a row under a lock: two people acting at once take turns."""
-    return db.session.scalars(
-        sa.select(model)
-        .where(model.id == row_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+_lock = lock_row
 
 
 def _require_manager(user: User | None) -> None:
@@ -437,8 +431,7 @@ def _member_applications(index: str) -> sa.Select:
     return sa.select(HouseholdMember.application_id).where(HouseholdMember.id_index == index)
 
 
-def _district_ids(user: User) -> list[int]:
-    return [d.id for d in user.districts] if user.role is Role.OFFICER else []
+_district_ids = officer_district_ids
 
 
 def _case_of(index: str, district_ids: list[int] | None) -> tuple[Application | None, Lease | None]:

@@ -29,6 +29,7 @@ from portal.core.errors import (
 )
 from portal.core.i18n import lazy_gettext as _l
 from portal.core.identifiers import mask_id_number
+from portal.core.scope import lock_row
 from portal.extensions import db
 from portal.housing import services as housing
 from portal.housing.models import Unit, UnitStatus
@@ -48,12 +49,7 @@ def add_years(day: date, years: int) -> date:
 
 
 def _lock_lease(lease: Lease) -> Lease:
-    return db.session.scalars(
-        sa.select(Lease)
-        .where(Lease.id == lease.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+    return lock_row(Lease, lease.id)
 
 
 def _active_on_unit(unit_id: int) -> bool:

@@ -51,6 +51,7 @@ from portal.core.clock import CITY_TZ, today, utcnow
 from portal.core.crypto import protector
 from portal.core.errors import Forbidden, InvalidTransition, ValidationFailed
 from portal.core.i18n import lazy_gettext as _l
+from portal.core.scope import lock_row
 from portal.core.settings import RuleVersion, current_version, defaults
 from portal.extensions import db
 from portal.waitlist import rules
@@ -156,12 +157,7 @@ def recorded_reasons(entry: QueueEntry) -> list[str]:
 
 def _lock(entry: QueueEntry) -> QueueEntry:
     """Re-read the entry under a row lock: two people acting at once take turns."""
-    return db.session.scalars(
-        sa.select(QueueEntry)
-        .where(QueueEntry.id == entry.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).one()
+    return lock_row(QueueEntry, entry.id)
 
 
 def _apply(entry: QueueEntry, assessment: rules.Assessment, version: RuleVersion) -> None:
