@@ -87,74 +87,55 @@ def _dropped(field: str) -> bool:
     return any(f.filename for f in request.files.getlist(field))
 
 
-@bp.post("/<reference>/objection")
-@allow(Role.RESIDENT)
-def objection(reference: str):
+def _appeal(reference: str, form_name: str, file_appeal, received):
+    """Send an objection or a request for repair: the page again with the errors (and a
+    word that attached files must be attached again), or the record with ``received``."""
     record = _load(reference)
     form = AppealForm()
     if not form.validate_on_submit():
-        return _page(
-            record,
-            objection_form=form,
-            files_dropped=_dropped("files"),
-            status=422,
-        )
+        return _page(record, files_dropped=_dropped("files"), status=422, **{form_name: form})
     try:
-        appeal = services.object_to_record(
-            _actor(), record, form.reason.data, request.files.getlist("files")
-        )
+        appeal = file_appeal(_actor(), record, form.reason.data, request.files.getlist("files"))
     except PortalError as exc:
         show_error(form, exc)
         return _page(
             services.record_of_subject(_actor(), reference),
-            objection_form=form,
             files_dropped=_dropped("files"),
             status=exc.status,
+            **{form_name: form},
         )
-    flash(
-        _(
+    flash(received(format_date(appeal.respond_by)), "success")
+    return redirect(url_for("my_credit.record", reference=record.reference))
+
+
+@bp.post("/<reference>/objection")
+@allow(Role.RESIDENT)
+def objection(reference: str):
+    return _appeal(
+        reference,
+        "objection_form",
+        services.object_to_record,
+        lambda day: _(
             "Your objection is received. A manager decides by %(date)s and tells you; the "
             "record stays in force meanwhile.",
-            date=format_date(appeal.respond_by),
+            date=day,
         ),
-        "success",
     )
-    return redirect(url_for("my_credit.record", reference=record.reference))
 
 
 @bp.post("/<reference>/repair")
 @allow(Role.RESIDENT)
 def repair(reference: str):
-    record = _load(reference)
-    form = AppealForm()
-    if not form.validate_on_submit():
-        return _page(
-            record,
-            repair_form=form,
-            files_dropped=_dropped("files"),
-            status=422,
-        )
-    try:
-        appeal = services.ask_repair(
-            _actor(), record, form.reason.data, request.files.getlist("files")
-        )
-    except PortalError as exc:
-        show_error(form, exc)
-        return _page(
-            services.record_of_subject(_actor(), reference),
-            repair_form=form,
-            files_dropped=_dropped("files"),
-            status=exc.status,
-        )
-    flash(
-        _(
+    return _appeal(
+        reference,
+        "repair_form",
+        services.ask_repair,
+        lambda day: _(
             "Your request for credit repair is received. A manager decides by %(date)s and "
             "tells you.",
-            date=format_date(appeal.respond_by),
+            date=day,
         ),
-        "success",
     )
-    return redirect(url_for("my_credit.record", reference=record.reference))
 
 
 @bp.get("/<reference>/files/<int:upload_id>")
