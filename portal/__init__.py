@@ -115,7 +115,13 @@ def register_blueprints(app: Flask) -> None:
     from portal.notices import views as notices
     from portal.notifications import views as notifications
     from portal.public import views as public
+    from portal.reviews import resident_views as my_reviews
+    from portal.reviews import views as reviews
     from portal.staff import views as staff
+    from portal.subsidy import resident_views as my_subsidy
+    from portal.subsidy import views as subsidy
+    from portal.tenancy import resident_views as my_home
+    from portal.tenancy import views as tenancy
     from portal.verification import views as review
     from portal.waitlist import views as waitlist
 
@@ -142,6 +148,12 @@ def register_blueprints(app: Flask) -> None:
         credit_lists,
         credit,
         my_credit,
+        subsidy,
+        my_subsidy,
+        tenancy,
+        my_home,
+        reviews,
+        my_reviews,
     ):
         app.register_blueprint(module.bp)
     init_api(app)

@@ -16,6 +16,9 @@ def init_api(app: Flask) -> None:
     from portal.credit import api as credit_records_api
     from portal.credit import partner_api as credit_api
     from portal.notices import api as notices_api
+    from portal.reviews import api as reviews_api
+    from portal.subsidy import api as subsidy_api
+    from portal.tenancy import api as tenancy_api
     from portal.verification import api as verification_api
     from portal.waitlist import api as waitlist_api
 
@@ -49,6 +52,9 @@ def init_api(app: Flask) -> None:
         *choosing_api.blueprints,
         *credit_api.blueprints,
         *credit_records_api.blueprints,
+        *subsidy_api.blueprints,
+        *tenancy_api.blueprints,
+        *reviews_api.blueprints,
     ]
     for blp in every:
         api.register_blueprint(blp, url_prefix="/api/v1")

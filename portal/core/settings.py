@@ -25,6 +25,8 @@ from portal.extensions import db
 RULE_SETS = {
     "eligibility": "portal.applications.rules:DEFAULTS",
     "waitlist": "portal.waitlist.rules:DEFAULTS",
+    "subsidy": "portal.subsidy.rules:DEFAULTS",
+    "tenancy": "portal.tenancy.rules:DEFAULTS",
 }
 
 

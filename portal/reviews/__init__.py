@@ -1,0 +1,1 @@
+"""Annual reviews (年度复核), reported changes and lease renewals."""
