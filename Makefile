@@ -60,6 +60,7 @@ bench: compile-translations
 	$(BIN)/python -m bench.bench_waitlist
 	$(BIN)/python -m bench.bench_lottery
 	$(BIN)/python -m bench.bench_credit
+	$(BIN)/python -m bench.bench_subsidy
 
 ## bench-pg: the same benchmarks on the local PostgreSQL (database "test")
 bench-pg:

@@ -24,6 +24,9 @@ from portal.core.clock import today, utcnow
 from portal.core.errors import PortalError
 from portal.core.identifiers import make_id_number
 from portal.extensions import db
+from portal.reviews.demo import load as load_demo_reviews
+from portal.subsidy.demo import load as load_demo_subsidy
+from portal.tenancy.demo import load as load_rent_demo
 from portal.verification.demo_data import describe_demo_families, load_demo_registry
 from portal.verification.departments import Department
 
@@ -143,6 +146,11 @@ def load_demo(instance_path: str) -> list[str]:
     with _not_texted():
         queued = load_demo_queue(pw_hash)
         load_demo_credit()
+        load_demo_subsidy_households(pw_hash)
+        load_demo_tenancies()
+        load_rent_demo(_staff("demo.officer"), _staff("demo.manager"))
+        load_demo_subsidy(_staff("demo.officer"), [_staff("demo.manager"), _staff("demo.manager2")])
+        load_demo_reviews(_staff("demo.officer"))
     if created or queued:
         audit.record("demo.load", actor="cli", accounts=created, queued=queued)
     return describe(creds)
@@ -246,7 +254,7 @@ def _staff(username: str) -> User:
     return db.session.scalars(sa.select(User).where(User.username == username)).one()
 
 
-def _apply(user: User, household, district: str, officer: User) -> None:
+def _apply(user: User, household, district: str, officer: User, programme=None) -> None:
     """Apply with ``household`` through the services and settle every department check."""
     from portal.applications import services as applications
     from portal.applications.models import Programme
@@ -254,7 +262,7 @@ def _apply(user: User, household, district: str, officer: User) -> None:
     from portal.jobs.tasks import run_pending_checks
     from portal.verification import services as verification
 
-    app = applications.start_application(user, Programme.PUBLIC_RENTAL)
+    app = applications.start_application(user, programme or Programme.PUBLIC_RENTAL)
     for person in household.members[1:]:
         applications.add_member(
             app,
@@ -343,6 +351,132 @@ def load_demo_queue(pw_hash: str) -> int:
     waitlist.refresh_waited_points(since=today() - timedelta(days=366))
     waitlist.rerank()
     return len(qualified)
+
+
+DEMO_SUBSIDY_APPLICANTS = 24  # the next invented households apply for a rental subsidy
+# how long ago the demo's leases began (months): one ends within three months (renewal
+# asked), some are at their annual review, one is new
+DEMO_LEASE_AGES = (34, 33, 13, 12, 12, 11, 8, 5, 3, 1)
+
+
+def load_demo_subsidy_households(pw_hash: str) -> int:
+    """Households paid a rental subsidy instead of a unit: the next invented households apply
+    for ``rental_subsidy`` through the services and pass their public notice. Does nothing
+    once such an application exists."""
+    from portal.applications.models import Application, Programme
+    from portal.notices import services as notices
+    from portal.verification.demo_data import synthetic_households
+
+    if db.session.scalar(
+        sa.select(sa.func.count())
+        .select_from(Application)
+        .where(Application.programme == Programme.RENTAL_SUBSIDY)
+    ):
+        return 0
+    rng = random.Random(5)  # noqa: S311 - reproducible demo data, not a secret
+    districts = {d.code: d for d in db.session.scalars(sa.select(District))}
+    officer = _staff("demo.officer")
+    codes = QUEUE_DISTRICTS[:4]  # demo.officer's districts
+    households = synthetic_households()[DEMO_APPLICANTS : DEMO_APPLICANTS + DEMO_SUBSIDY_APPLICANTS]
+    for n, household in enumerate(households, start=DEMO_APPLICANTS):
+        person = household.applicant
+        if db.session.scalar(
+            sa.select(User.id).where(User.id_number_index == id_index(person.id_number))
+        ):
+            continue
+        user = resident_row(person.name, person.id_number, f"1390773{n:04d}", pw_hash, is_demo=True)
+        db.session.add(user)
+        db.session.flush()
+        _apply(user, household, rng.choice(codes), officer, Programme.RENTAL_SUBSIDY)
+    qualified = 0
+    for code in codes:
+        try:
+            notice = notices.publish_notice(officer, districts[code], Programme.RENTAL_SUBSIDY)
+        except PortalError:
+            continue
+        notice.starts_on = today() - timedelta(days=40)
+        notice.ends_on = today() - timedelta(days=30)
+        qualified += len(notices.close_notice(officer, notice))
+    return qualified
+
+
+def _next_anniversary(start: date, on_or_after: date) -> date:
+    from portal.tenancy.services import add_years
+
+    years = 1
+    while add_years(start, years) < on_or_after:
+        years += 1
+    return add_years(start, years)
+
+
+def load_demo_tenancies() -> int:
+    """Households housed in the past, so that there is rent, annual reviews, renewals and
+    exits to look at: the first waiting households of demo.officer's districts take a vacant
+    unit that suits them, on leases that began ``DEMO_LEASE_AGES`` months ago. Does nothing
+    once a lease exists."""
+    from portal.applications.models import Application, Programme
+    from portal.housing.models import Estate, Unit, UnitStatus
+    from portal.tenancy.models import Lease
+    from portal.tenancy.services import create_lease
+    from portal.waitlist import rules as queue_rules
+    from portal.waitlist import services as waitlist
+    from portal.waitlist.models import EntryStatus, QueueEntry
+
+    if db.session.scalar(sa.select(sa.func.count()).select_from(Lease)):
+        return 0
+    officer = _staff("demo.officer")
+    district_ids = [d.id for d in officer.districts]
+    values = waitlist.rule_values()
+    entries = db.session.scalars(
+        sa.select(QueueEntry)
+        .join(QueueEntry.application)
+        .where(
+            QueueEntry.status == EntryStatus.WAITING,
+            QueueEntry.programme == Programme.PUBLIC_RENTAL,
+            Application.district_id.in_(district_ids),
+        )
+        .order_by(QueueEntry.qualified_on, QueueEntry.id)
+        .limit(len(DEMO_LEASE_AGES))
+    ).all()
+    housed = 0
+    first_of_month = today().replace(day=1)
+    for entry, age in zip(entries, DEMO_LEASE_AGES, strict=False):
+        app = entry.application
+        unit = next(
+            (
+                u
+                for u in db.session.scalars(
+                    sa.select(Unit)
+                    .join(Estate, Unit.estate_id == Estate.id)
+                    .where(
+                        Estate.district_id == app.district_id,
+                        Estate.programme == Programme.PUBLIC_RENTAL,
+                        Unit.status == UnitStatus.VACANT,
+                    )
+                    .order_by(Unit.area.desc(), Unit.id)
+                )
+                if queue_rules.unit_fits(u.area, entry.household_size, values)
+            ),
+            None,
+        )
+        if unit is None:
+            continue
+        lease = create_lease(
+            unit=unit,
+            application=app,
+            tenant=app.applicant,
+            actor=officer,
+            starts_on=waitlist.add_months(first_of_month, -age),
+            years=int(values["lease_years"]),
+        )
+        # a lease is reviewed on its anniversaries: the demo's next one is due soon or,
+        # for one household, a few weeks overdue
+        lease.next_review_on = _next_anniversary(lease.starts_on, today() - timedelta(days=60))
+        waitlist.mark_housed(entry, officer, lease)
+        housed += 1
+    if housed:
+        waitlist.rerank()
+    return housed
 
 
 def describe(creds: dict) -> list[str]:

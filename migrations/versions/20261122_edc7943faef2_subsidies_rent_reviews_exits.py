@@ -58,7 +58,10 @@ def upgrade():
         sa.Column("to_bank", sa.BigInteger(), nullable=False),
         sa.Column("to_rent", sa.BigInteger(), nullable=False),
         sa.Column(
-            "checksum", sa.String(length=64), nullable=False, comment="SHA-256 of the ordered lines"
+            "checksum",
+            sa.String(length=64),
+            nullable=False,
+            comment="SHA-256 of a fingerprint of every field of every line",
         ),
         sa.Column("computations", sa.Integer(), nullable=False),
         sa.Column(
@@ -604,22 +607,9 @@ def upgrade():
         sa.Column("cap", sa.BigInteger(), nullable=True, comment="actual rent"),
         sa.Column("recovery_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
-            ["award_id"],
-            ["subsidy_awards.id"],
-            name=op.f("fk_subsidy_payments_award_id_subsidy_awards"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["basis_id"],
-            ["subsidy_bases.id"],
-            name=op.f("fk_subsidy_payments_basis_id_subsidy_bases"),
-        ),
-        sa.ForeignKeyConstraint(
             ["recovery_id"],
             ["subsidy_recoveries.id"],
             name=op.f("fk_subsidy_payments_recovery_id_subsidy_recoveries"),
-        ),
-        sa.ForeignKeyConstraint(
-            ["run_id"], ["subsidy_runs.id"], name=op.f("fk_subsidy_payments_run_id_subsidy_runs")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subsidy_payments")),
         sa.UniqueConstraint(

@@ -23,6 +23,8 @@ bp = Blueprint("rules", __name__, url_prefix="/manager/rules")
 RULE_SETS = {
     "eligibility": _l("Eligibility and deadlines"),
     "waitlist": _l("Waiting list: groups, points, rotation and unit sizes"),
+    "subsidy": _l("Rental subsidy: tiers, rates, area standards and the fixed table"),
+    "tenancy": _l("Tenancy: rent, deposit, arrears, exit, annual review and renewal"),
 }
 
 LABELS = {
@@ -74,22 +76,74 @@ LABELS = {
     "large_unit_min_size": _l("Larger units only for households of at least (persons)"),
     "choose_days": _l("Days an invited household has to choose a unit"),
     "results_notice_days": _l("Public notice of allocation results (days)"),
+    # rental subsidy (portal/subsidy/rules.py)
+    "mode_table": _l("Subsidy by a fixed table per household size instead of tiers (1 yes, 0 no)"),
+    "rate_assistance": _l(
+        "Subsidy rate for assistance (低保, 特困) households (yuan per m² a month)"
+    ),
+    "tier1_income": _l("Subsidy tier 1: income per person up to (yuan a month)"),
+    "rate_tier1": _l("Subsidy rate, tier 1 (yuan per m² a month)"),
+    "tier2_income": _l("Subsidy tier 2: income per person up to (yuan a month)"),
+    "rate_tier2": _l("Subsidy rate, tier 2 (yuan per m² a month)"),
+    "rate_above": _l("Subsidy rate above tier 2 (yuan per m² a month)"),
+    "area_one_person": _l("Subsidy area standard for one person (m²)"),
+    "area_cap": _l("Subsidy area standard at most (m²)"),
+    "coefficient": _l("Subsidy coefficient"),
+    "coefficient_veteran": _l("Subsidy coefficient for entitled (优抚) households"),
+    "table_1": _l("Fixed table: one person (yuan a month)"),
+    "table_2": _l("Fixed table: two persons (yuan a month)"),
+    "table_3": _l("Fixed table: three persons (yuan a month)"),
+    "table_4": _l("Fixed table: four persons (yuan a month)"),
+    "table_5": _l("Fixed table: five or more persons (yuan a month)"),
+    "valid_months": _l("A subsidy award is valid for (months)"),
+    "review_days_before": _l("Subsidy review: renewed this many days before it expires (days)"),
+    "tenant_offset_assistance_only": _l(
+        "Tenants keep the subsidy against their rent: assistance households only (1) or all (0)"
+    ),
+    # tenancy: rent, arrears and exit (portal/tenancy/rent.py, exits.py)
+    "rent_due_day": _l("Rent of a month is due by this day of the month"),
+    "deposit_months": _l("Deposit: months of contract rent"),
+    "reminder_days": _l("Arrears reminder: days after the due day"),
+    "arrears_exit_months": _l("Months of rent in arrears that open an exit case"),
+    "moving_months": _l("Moving period of an exit case (months, at the lease's rent)"),
+    "overdue_factor": _l("After the moving period: times the market rent"),
+    "overdue_step1_months": _l("Overdue: months after which the first higher factor applies"),
+    "overdue_step1_factor": _l("Overdue: first higher factor (times the market rent)"),
+    "overdue_step2_months": _l("Overdue: months after which the second higher factor applies"),
+    "overdue_step2_factor": _l("Overdue: second higher factor (times the market rent)"),
+    # tenancy: annual review and renewal (portal/reviews)
+    "review_every_months": _l("Annual review of tenants every (months)"),
+    "review_notice_days": _l("Annual review: the household is told this many days ahead"),
+    "review_answer_days": _l("Annual review: days the household has to answer"),
+    "renewal_ask_months": _l("Lease renewal asked this many months before the lease ends"),
+    "renewal_answer_days": _l("Lease renewal: days the tenant is asked to answer in"),
 }
+# Labels of a rule set whose key means something else in another set.
+SET_LABELS = {
+    "subsidy": {
+        "area_per_person": _l("Subsidy area standard per person, two or more (m²)"),
+    },
+}
+
+
+def labels_of(key: str) -> dict:
+    return {**LABELS, **SET_LABELS.get(key, {})}
 
 
 def _parse(key: str, form) -> tuple[dict, date, str]:
     values = {}
+    labels = labels_of(key)
     for name, default in defaults(key).items():
         raw = (form.get(name) or "").strip()
         try:
             value = float(raw) if isinstance(default, float) else int(raw)
         except ValueError as exc:
             raise ValidationFailed(
-                _l("Enter a number for “%(label)s”.", label=LABELS.get(name, name)), field=name
+                _l("Enter a number for “%(label)s”.", label=labels.get(name, name)), field=name
             ) from exc
         if value < 0 or (name == "spot_check_share" and value > 1):
             raise ValidationFailed(
-                _l("“%(label)s” is out of range.", label=LABELS.get(name, name)), field=name
+                _l("“%(label)s” is out of range.", label=labels.get(name, name)), field=name
             )
         values[name] = value
     try:
@@ -144,7 +198,7 @@ def rule_set(key: str):
         title=RULE_SETS[key],
         current=current,
         history=history,
-        labels=LABELS,
+        labels=labels_of(key),
         form_values=request.form if request.method == "POST" else current.values,
         errors=errors,
         min_date=today().isoformat(),

@@ -958,10 +958,12 @@ def _lift_effects(record: CreditRecord, actor, on: date) -> None:
 
 
 def exit_case_needed(record: CreditRecord) -> Lease | None:
-    """A serious record of a tenant: the lease must go to an exit case (cancel and take
-    back). Until the portal has exit cases, this is recorded in the audit log and the
-    officers of the lease's district are told. Returns the lease, or None if the person
-    holds none."""
+    """A serious record of a tenant: the lease goes to an exit case (reason CREDIT; the
+    open case is kept if the lease already has one), and the officers of the lease's
+    district are told. Returns the lease, or None if the person holds none."""
+    from portal.tenancy import exits
+    from portal.tenancy.models import ExitReason
+
     lease = None
     if record.lease_id is not None:
         lease = db.session.get(Lease, record.lease_id)
@@ -978,6 +980,19 @@ def exit_case_needed(record: CreditRecord) -> Lease | None:
     if lease is None:
         return None
     district_id = lease.application.district_id
+    case = exits.open_case(
+        lease,
+        ExitReason.CREDIT,
+        "system",
+        facts=_default_text(
+            lambda: _(
+                "Credit record %(reference)s (%(violation)s) is in force; its measures include "
+                "cancelling the lease and taking the home back.",
+                reference=record.reference,
+                violation=violation_name(record),
+            )
+        ),
+    )
     audit.record(
         "credit.exit_case_needed",
         actor="system",
@@ -985,6 +1000,7 @@ def exit_case_needed(record: CreditRecord) -> Lease | None:
         record=record.reference,
         lease=lease.reference,
         district=district_id,
+        exit_case=case.reference,
     )
     officers = db.session.scalars(
         sa.select(User).where(
@@ -1003,9 +1019,10 @@ def exit_case_needed(record: CreditRecord) -> Lease | None:
                     "lease": lease.reference,
                     "reference": record.reference,
                     "violation": violation_name(record),
+                    "case": case.reference,
                 },
             ),
-            link=f"/staff/credit/records/{record.id}",
+            link=f"/staff/tenancy/exits/{case.id}",
         )
     return lease
 

@@ -53,8 +53,10 @@ class ExportKind:
 def export_kinds() -> dict[str, ExportKind]:
     """Every kind of export, by name (domains add theirs here)."""
     from portal.credit.lists import EXPORT_KINDS
+    from portal.subsidy.exports import EXPORT_KINDS as SUBSIDY_KINDS
+    from portal.tenancy.exports import export_kinds as rent_kinds
 
-    return {"applications_ledger": LEDGER, **EXPORT_KINDS}
+    return {"applications_ledger": LEDGER, **EXPORT_KINDS, **SUBSIDY_KINDS, **rent_kinds()}
 
 
 def kinds_for(user: User) -> dict[str, Any]:
@@ -76,8 +78,11 @@ def export_folder() -> Path:
     return folder
 
 
-def request_export(user: User, kind: str, fmt: str, locale: str) -> Export:
-    """Fix the export's scope now (who asks decides what is in it) and queue the job."""
+def request_export(
+    user: User, kind: str, fmt: str, locale: str, *, params: dict[str, Any] | None = None
+) -> Export:
+    """Fix the export's scope now (who asks decides what is in it) and queue the job.
+    ``params`` (from the calling service, e.g. which month) never override the scope."""
     found = export_kinds().get(kind)
     if found is None:
         raise ValidationFailed(_l("Unknown export."), field="kind")
@@ -94,7 +99,7 @@ def request_export(user: User, kind: str, fmt: str, locale: str) -> Export:
         owner_id=user.id,
         kind=kind,
         format=fmt,
-        params_json=json.dumps({**found.scope(user), "locale": locale}),
+        params_json=json.dumps({**(params or {}), **found.scope(user), "locale": locale}),
         status=ExportStatus.QUEUED,
     )
     db.session.add(export)

@@ -30,9 +30,16 @@ JOBS: dict[str, Job] = _by_name(
     Job("waitlist.daily_rerank", tasks.waitlist_daily_rerank, Schedule("day", hour=2)),
     Job("rounds.expire_turns", tasks.expire_choosing_turns, Schedule("day", minute=30)),
     Job("credit.expire_due", tasks.credit_expire_due, Schedule("day", minute=40)),
+    Job("tenancy.charge_rent", tasks.tenancy_charge_rent, Schedule("day", hour=0, minute=50)),
+    Job("tenancy.remind_arrears", tasks.tenancy_remind_arrears, Schedule("day", hour=1, minute=10)),
+    Job("tenancy.exits_overdue", tasks.tenancy_exits_overdue, Schedule("day", hour=1, minute=20)),
+    Job("reviews.open_due", tasks.reviews_open_due, Schedule("day", hour=1, minute=20)),
+    Job("renewals.ask_due", tasks.renewals_ask_due, Schedule("day", hour=1, minute=30)),
+    Job("subsidy.mark_lapsed", tasks.subsidy_mark_lapsed, Schedule("day", hour=1, minute=40)),
     # on demand
     Job("verification.run_checks", tasks.run_pending_checks, max_minutes=10),
     Job("exports.build", tasks.build_export),
     Job("rounds.tell_offers", tasks.tell_round_offers, max_minutes=30),
     Job("waitlist.rerank", tasks.waitlist_rerank, max_minutes=10),
+    Job("reviews.run_checks", tasks.reviews_run_checks, max_minutes=10),
 )

@@ -200,3 +200,56 @@ def credit_expire_due() -> dict[str, int]:
     from portal.credit.services import expire_due
 
     return expire_due()
+
+
+def reviews_open_due() -> dict[str, int]:
+    """Annual reviews that are due are opened (the household told, the departments asked);
+    open reviews whose departments have not all answered are asked again."""
+    from portal.reviews.services import open_due
+
+    return open_due()
+
+
+def reviews_run_checks(review_id: int) -> dict:
+    """One review's department checks and proposed outcome."""
+    from portal.reviews.services import checks_job
+
+    return checks_job(review_id)
+
+
+def renewals_ask_due() -> dict[str, int]:
+    """Tenants whose lease ends within the notice are asked whether they renew; renewals
+    not answered by the lease's end lapse (an exit case opens)."""
+    from portal.reviews.renewals import ask_due
+
+    return ask_due()
+
+
+def tenancy_charge_rent() -> dict[str, int]:
+    """Every lease in force is charged the months it lacks, up to the current one."""
+    from portal.tenancy.rent import charge_rent
+
+    return charge_rent()
+
+
+def tenancy_remind_arrears() -> dict[str, int]:
+    """Households are reminded of rent overdue (once a charge); long arrears open an exit
+    case and ask for a credit record."""
+    from portal.tenancy.rent import remind_arrears
+
+    return remind_arrears()
+
+
+def tenancy_exits_overdue() -> dict[str, int]:
+    """Exit cases past their moving period become overdue; refusals to vacate are flagged."""
+    from portal.tenancy.exits import mark_overdue
+
+    return mark_overdue()
+
+
+def subsidy_mark_lapsed() -> dict[str, int]:
+    """Rental subsidy awards past their validity (the review overdue) show as lapsed; the
+    household is told."""
+    from portal.subsidy.services import mark_lapsed
+
+    return mark_lapsed()

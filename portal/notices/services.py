@@ -406,6 +406,9 @@ def close_notice(officer: User | None, notice: Notice) -> list[Application]:
         waitlist.join_queue(app, actor)
     if queued:
         waitlist.request_rerank()
+    from portal.subsidy import hooks
+
+    hooks.notice_closed(qualified, actor)
     notice.status = NoticeStatus.CLOSED
     notice.closed_at = now
     audit.record("notice.close", actor=actor, obj=notice, qualified=len(qualified))

@@ -233,11 +233,139 @@ TEXTS = {
     ),
     # credit records, to the officers of the tenant's district
     "credit_exit_case": (
-        _l("Exit case needed: lease %(lease)s"),
+        _l("Exit case %(case)s: lease %(lease)s"),
         _l(
             "Credit record %(reference)s (%(violation)s) of a tenant of lease %(lease)s is in "
-            "force; its measures include cancelling the lease and taking the home back. Open "
-            "an exit case for the household."
+            "force; its measures include cancelling the lease and taking the home back. Exit "
+            "case %(case)s is open for the household."
+        ),
+    ),
+    # rent and exit (portal.tenancy.rent, portal.tenancy.exits), to the tenant
+    "rent_paid": (
+        _l("Rent payment received: lease %(lease)s"),
+        _l("We received %(amount)s yuan of rent, paid on %(paid_on)s. %(balance)s"),
+    ),
+    "rent_reminder": (
+        _l("Rent unpaid: lease %(lease)s"),
+        _l(
+            "The rent of %(months)s is past its due day and unpaid. In all, %(count)s months "
+            "are unpaid: %(amount)s yuan. Please pay at the housing office or by the bank's "
+            "collection. %(limit)s months unpaid in total end the tenancy and make a credit "
+            "record."
+        ),
+    ),
+    "rent_market": (
+        _l("Market rent from %(month)s: lease %(lease)s"),
+        _l(
+            "After the annual review your household pays the market rent from %(month)s: "
+            "%(amount)s yuan a month."
+        ),
+    ),
+    "exit_opened": (
+        _l("Exit case %(reference)s: lease %(lease)s"),
+        _l(
+            "An exit case is open for your lease (%(reason)s). Please move out by "
+            "%(move_out_by)s and arrange the check-out of the home with the housing office; "
+            "the rent is due as before until then. After that day the rent rises to the "
+            "market rent and more, and not leaving is recorded as a violation."
+        ),
+    ),
+    "exit_overdue": (
+        _l("Moving period over: %(reference)s"),
+        _l(
+            "The moving period ended on %(move_out_by)s and the home has not been handed "
+            "back. From now the rent is %(factor)s times the market rent, %(step1)s times "
+            "after 6 months and %(step2)s times after 12. Refusing to vacate is recorded as "
+            "a violation of credit."
+        ),
+    ),
+    "exit_settled": (
+        _l("Deposit settled: %(reference)s"),
+        _l(
+            "Your deposit of %(deposit)s yuan is settled: unpaid rent %(arrears)s yuan, "
+            "damages %(damages)s yuan. %(outcome)s"
+        ),
+    ),
+    "exit_cancelled": (
+        _l("Exit case %(reference)s cancelled"),
+        _l("The exit case is cancelled and your lease continues: %(reason)s"),
+    ),
+    # to the officers of the district
+    "exit_notice_given": (
+        _l("Notice to leave: lease %(lease)s"),
+        _l(
+            "The household of lease %(lease)s gives notice to leave by %(move_out_by)s "
+            "(exit case %(reference)s). Arrange the check-out of the home."
+        ),
+    ),
+    # annual reviews, change reports and lease renewals (portal.reviews), to the household
+    "review_opened": (
+        _l("Review %(reference)s has begun (%(kind)s)"),
+        _l(
+            "Your household's data are being checked again against the departments' records, "
+            "as for your application (%(kind)s). Until %(answer_by)s you may tell the housing "
+            "office anything it should know, on your review page. It decides by %(due_on)s and "
+            "tells you."
+        ),
+    ),
+    "review_decided": (
+        _l("Review %(reference)s decided: %(outcome)s"),
+        _l("The housing office decided: %(outcome)s. Reason: %(reason)s %(effect)s"),
+    ),
+    "renewal_asked": (
+        _l("Your lease %(lease)s ends on %(ends_on)s: do you renew it?"),
+        _l(
+            "Please tell us by %(answer_by)s, on your review page, whether you want to renew "
+            "your lease. If you renew, your household's data are checked again as at the annual "
+            "review. Without an answer by the end of the lease, the household must move out."
+        ),
+    ),
+    # rental subsidies (portal.subsidy.services), to the household
+    "subsidy_awarded": (
+        _l("Rental subsidy %(reference)s awarded"),
+        _l(
+            "Your household is awarded a rental subsidy, payable from %(month)s. To be paid, "
+            "give the rent you pay each month and the bank account to pay it to on your "
+            "subsidy page."
+        ),
+    ),
+    "subsidy_tenant": (
+        _l("Rental subsidy %(reference)s pays part of your rent"),
+        _l(
+            "From %(month)s your household's rental subsidy is not paid to a bank: it pays "
+            "part of your public rental home's rent, at most the whole rent."
+        ),
+    ),
+    "subsidy_ended": (
+        _l("Rental subsidy %(reference)s ends"),
+        _l("Your rental subsidy is not paid from %(month)s. %(reason)s"),
+    ),
+    "subsidy_suspended": (
+        _l("Rental subsidy %(reference)s suspended"),
+        _l(
+            "Your rental subsidy is not paid while your household's place on the waiting "
+            "list is suspended. It is paid again from the month after the place comes back, "
+            "without the months suspended."
+        ),
+    ),
+    "subsidy_resumed": (
+        _l("Rental subsidy %(reference)s paid again"),
+        _l("Your rental subsidy is paid again from %(month)s."),
+    ),
+    "subsidy_lapsed": (
+        _l("Rental subsidy %(reference)s has lapsed"),
+        _l(
+            "Your rental subsidy was valid until %(date)s and its annual review is not "
+            "finished, so it is not paid for now. Once the review is passed it is paid again "
+            "from the following month, without the months in between."
+        ),
+    ),
+    "subsidy_recovery": (
+        _l("Rental subsidy %(reference)s: an overpayment is recovered"),
+        _l(
+            "A change in your household reported after the months were paid means %(amount)s "
+            "yuan was paid too much between %(first)s and %(last)s. It is deducted from your "
+            "next payments; your subsidy page shows how, month by month."
         ),
     ),
 }

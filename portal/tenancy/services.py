@@ -33,6 +33,7 @@ from portal.core.scope import lock_row
 from portal.extensions import db
 from portal.housing import services as housing
 from portal.housing.models import Unit, UnitStatus
+from portal.tenancy import rent
 from portal.tenancy.models import Lease, LeaseStatus
 
 MIN_YEARS = 1
@@ -115,6 +116,7 @@ def create_lease(
         raise UnitTaken()
     if unit.status not in (UnitStatus.IN_ROUND, UnitStatus.VACANT):
         raise InvalidTransition(_l("This unit cannot be let in its current state."))
+    values = rent.rule_values(starts_on)
     lease = Lease(
         # a unique placeholder until the row has its id (the reference is made from it)
         reference=f"new-{secrets.token_hex(8)}",
@@ -125,6 +127,8 @@ def create_lease(
         starts_on=starts_on,
         ends_on=add_years(starts_on, years),
         monthly_rent=unit.rent,
+        deposit=rent.yuan(unit.rent * rent.number(values, "deposit_months")),
+        next_review_on=rent.add_months(starts_on, int(values["review_every_months"])),
         status=LeaseStatus.ACTIVE,
         created_by_id=getattr(actor, "id", None),
     )
@@ -140,6 +144,8 @@ def create_lease(
     housing.let_unit(unit, actor)
     _hold_household(application)
     db.session.flush()
+    # the first month's rent (counted from the start day); the daily job makes the rest
+    rent.ensure_charges(lease, starts_on)
     audit.record(
         "lease.create",
         actor=actor,
@@ -150,14 +156,18 @@ def create_lease(
         starts_on=lease.starts_on,
         ends_on=lease.ends_on,
         monthly_rent=lease.monthly_rent,
+        deposit=lease.deposit,
+        next_review_on=lease.next_review_on,
         round=lease.round_id,
+        rule_version=rent.current_version(rent.RULES, starts_on).id,
     )
     return lease
 
 
 def end_lease(lease: Lease, actor, on: date | None = None) -> Lease:
-    """End an active lease on ``on``: the unit falls vacant that day and the household's
-    members are free for another application."""
+    """End an active lease on ``on``: the unit falls vacant that day, the household's
+    members are free for another application and its subsidy award ends from the next
+    month. (An exit case's check-out calls this; the rent ledger is settled there.)"""
     lease = _lock_lease(lease)
     if lease.status is not LeaseStatus.ACTIVE:
         raise InvalidTransition(_l("This lease has already ended."))
@@ -178,8 +188,26 @@ def end_lease(lease: Lease, actor, on: date | None = None) -> Lease:
         execution_options={"synchronize_session": False},
     )
     audit.record("lease.end", actor=actor, obj=lease, reference=lease.reference, ended_on=on)
+    _end_subsidy(lease, actor, on)
     db.session.flush()
     return lease
+
+
+def _end_subsidy(lease: Lease, actor, on: date) -> None:
+    """The household's subsidy award (an assistance household's rent offset) ends from the
+    month after the lease ends, or after the last closed subsidy month if that is later
+    (a closed month stands; an overpayment there is the subsidy's own late change)."""
+    from portal.subsidy import services as subsidy
+    from portal.subsidy.models import AwardStatus
+
+    award = subsidy.award_of(lease.application)
+    if award is None or award.status is AwardStatus.ENDED:
+        return
+    from_month = rent.add_months(rent.month_of(on), 1)
+    last = subsidy.last_closed_month()
+    if last is not None and from_month <= last:
+        from_month = rent.add_months(last, 1)
+    subsidy.end_award(award, actor, from_month=from_month, reason="checked_out")
 
 
 def lease_for(user: User) -> Lease | None:

@@ -288,6 +288,9 @@ def join_queue(app: Application, actor: User | str | None = None) -> QueueEntry:
         points=entry.points,
         rule_version=version.id,
     )
+    from portal.subsidy import hooks
+
+    hooks.joined_queue(app, actor)
     return entry
 
 
@@ -634,6 +637,9 @@ def mark_housed(entry: QueueEntry, actor: User | str | None, lease) -> None:
     entry_event(entry, "housed", actor if isinstance(actor, User) else None, lease=lease.reference)
     audit.record("waitlist.housed", actor=actor or "system", obj=entry, lease=lease.reference)
     db.session.flush()
+    from portal.subsidy import hooks
+
+    hooks.housed(entry.application, lease, actor)
     request_rerank()
 
 
@@ -679,6 +685,9 @@ def _remove(entry: QueueEntry, actor, code: str, params: dict[str, Any]) -> None
     release_claims(app)
     entry_event(entry, "removed", actor if isinstance(actor, User) else None, code=code, **params)
     audit.record("waitlist.remove", actor=actor or "system", obj=entry, reason=code)
+    from portal.subsidy import hooks
+
+    hooks.left_queue(app, actor)
     from portal.waitlist.explain import removal_sentence
 
     tell_applicant(
@@ -861,6 +870,9 @@ def reverify(entry: QueueEntry, on: date | None = None, actor=None) -> str:
             link="/waitlist",
         )
         db.session.flush()
+        from portal.subsidy import hooks
+
+        hooks.suspended(app, actor, "reverify")
         return "suspended"
     before = (entry.points, entry.group.value)
     assessment = rules.assess(
@@ -893,6 +905,9 @@ def reverify(entry: QueueEntry, on: date | None = None, actor=None) -> str:
         rule_version=version.id,
     )
     db.session.flush()
+    from portal.subsidy import hooks
+
+    hooks.reverified(app, facts, actor, on)
     return "kept"
 
 
@@ -982,6 +997,9 @@ def decide_objection(entry: QueueEntry, officer: User, *, restore: bool, reason:
         entry.next_verification_on = add_months(today(), int(values["verify_every_months"]))
         entry_event(entry, "restored", officer, reason=reason)
         audit.record("waitlist.restore", actor=officer, obj=entry)
+        from portal.subsidy import hooks
+
+        hooks.restored(app, officer)
         tell_applicant(
             app,
             "waitlist_restored",
@@ -1042,6 +1060,9 @@ def suspend_for_credit(entry: QueueEntry, record, actor=None) -> bool:
     )
     if first:
         app = entry.application
+        from portal.subsidy import hooks
+
+        hooks.suspended(app, actor, "credit")
         tell_applicant(
             app,
             "waitlist_credit_suspended",
@@ -1080,6 +1101,9 @@ def lift_credit_suspension(entry: QueueEntry, record, actor=None) -> bool:
         "waitlist.credit_restore", actor=actor or "system", obj=entry, record=record.reference
     )
     app = entry.application
+    from portal.subsidy import hooks
+
+    hooks.restored(app, actor)
     tell_applicant(
         app,
         "waitlist_credit_restored",

@@ -67,7 +67,7 @@ def test_household_applies_and_reaches_the_waiting_list(server, new_page):
 
     # the district's officer reads the whole file and approves
     officer = staff(new_page, server, "demo.officer")
-    officer.goto(server["url"] + "/officer/applications")
+    officer.goto(server["url"] + f"/officer/applications?q={reference}")
     officer.get_by_role("link", name=reference).click()
     expect(officer.locator("main")).to_contain_text("Income per person")
     officer.get_by_role("button", name="Approve for public notice").click()

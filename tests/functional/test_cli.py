@@ -23,7 +23,7 @@ from portal.config import TestConfig
 from portal.core.audit import AuditEvent
 from portal.core.clock import utcnow
 from portal.core.identifiers import make_credit_code
-from portal.demo import DEMO_APPLICANTS
+from portal.demo import DEMO_APPLICANTS, DEMO_SUBSIDY_APPLICANTS
 from portal.extensions import db
 from tests.conftest import PortalClient
 
@@ -96,7 +96,7 @@ def ok(result):
 
 def test_demo_loads_the_city_and_prints_the_accounts(cli_app, run):
     out = ok(run("demo"))
-    assert counts(cli_app) == (18, 15, 5 + DEMO_APPLICANTS)
+    assert counts(cli_app) == (18, 15, 5 + DEMO_APPLICANTS + DEMO_SUBSIDY_APPLICANTS)
     creds = demo_credentials(cli_app)
     assert f"password for all: {creds['password']}" in out
     assert len(creds["totp"]) == 15
@@ -119,7 +119,7 @@ def test_demo_twice_creates_nothing_new(cli_app, run):
     first = ok(run("demo"))
     events = count(cli_app, AuditEvent)
     second = ok(run("demo"))
-    assert counts(cli_app) == (18, 15, 5 + DEMO_APPLICANTS)
+    assert counts(cli_app) == (18, 15, 5 + DEMO_APPLICANTS + DEMO_SUBSIDY_APPLICANTS)
     assert count(cli_app, AuditEvent) == events
     password = re.search(r"password for all: (\S+)\)", first).group(1)
     assert f"password for all: {password})" in second

@@ -42,6 +42,12 @@ SCHEDULED = {
     "waitlist.daily_rerank",
     "rounds.expire_turns",
     "credit.expire_due",
+    "tenancy.charge_rent",
+    "tenancy.remind_arrears",
+    "tenancy.exits_overdue",
+    "reviews.open_due",
+    "renewals.ask_due",
+    "subsidy.mark_lapsed",
 }
 
 
