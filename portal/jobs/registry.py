@@ -1,10 +1,11 @@
 """Every background job, by name (the Celery task names). A new job is one line here.
 
 Times are the city's. Daily jobs run shortly after midnight, when the day's deadlines have
-passed; monthly and yearly work (subsidy runs, re-verification, annual reviews) will be
-added as, for example::
+passed. A monthly job would read, for example::
 
-    Job("subsidies.monthly", subsidies.run_month, Schedule("month", day=1, hour=3)),
+    Job("name", tasks.function, Schedule("month", day=1, hour=3)),
+
+The subsidy's monthly run is not one: an officer computes and a second manager closes it.
 """
 
 from __future__ import annotations
