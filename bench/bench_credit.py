@@ -35,39 +35,20 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from bench.common import bench_database, database_label, report
+from bench.common import (
+    bench_app,
+    bench_database,
+    catch_up_sequences,
+    database_label,
+    report,
+    row_series,
+    rss_mb,
+)
 
 SIZE = int(os.environ.get("BENCH_CREDIT_SIZE", "1000000"))
 PULL = 10_000
 SERIOUS = ("V-SUBLET", "V-FALSE-PLEDGE", "V-ILLEGAL-USE", "V-REFUSE-VACATE")
 PERSON_ID = "450302199001011234"
-
-
-def _app(url: str, instance: str):
-    from portal import create_app
-    from portal.config import TestConfig
-
-    return create_app(TestConfig, instance_path=instance, SQLALCHEMY_DATABASE_URI=url)
-
-
-def _rss_mb(field: str = "VmRSS") -> float:
-    """This process's resident set (``VmHWM``: its peak). Not ``ru_maxrss``, which on Linux
-    may carry the parent's size from before ``exec``."""
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _series(dialect: str, n: int) -> tuple[str, str]:
-    """(prefix, FROM clause) yielding the row numbers ``i`` = 1 … n."""
-    if dialect == "postgresql":
-        return "", f"FROM generate_series(1::bigint, {int(n)}) AS s(i)"
-    return (
-        f"WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {int(n)}) ",
-        "FROM s",
-    )
 
 
 def populate(n: int) -> int:
@@ -88,7 +69,7 @@ def populate(n: int) -> int:
     db.session.commit()
     conn = db.session.connection()
     dialect = conn.dialect.name
-    prefix, source = _series(dialect, n)
+    prefix, source = row_series(dialect, n)
     day = today()
     if dialect == "postgresql":
         ref = "'CR' || lpad(i::text, 10, '0')"
@@ -167,13 +148,7 @@ def populate(n: int) -> int:
         {"template": template},
     )
     if dialect == "postgresql":
-        for table in ("credit_records", "credit_changes"):
-            conn.execute(
-                sa.text(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                    f"(SELECT max(id) FROM {table}))"
-                )
-            )
+        catch_up_sequences(conn, ("credit_records", "credit_changes"))
     db.session.commit()
     if dialect == "postgresql":
         # as a list that has been there a while: vacuumed (hint bits set, visibility map
@@ -194,7 +169,7 @@ def run_export(url: str, instance: str, owner_id: int, kind: str, fmt: str) -> d
     from portal.exports.models import Export, ExportStatus
     from portal.extensions import db
 
-    app = _app(url, instance)
+    app = bench_app(url, instance)
     marks: dict[int, float] = {}
     quarter = max(1, SIZE // 4)
     count = [0]
@@ -203,7 +178,7 @@ def run_export(url: str, instance: str, owner_id: int, kind: str, fmt: str) -> d
     def counting(*args):
         count[0] += 1
         if count[0] % quarter == 0:
-            marks[count[0]] = _rss_mb()
+            marks[count[0]] = rss_mb()
         return inner(*args)
 
     lists._row_values = counting
@@ -219,13 +194,13 @@ def run_export(url: str, instance: str, owner_id: int, kind: str, fmt: str) -> d
         db.session.commit()
         export_id = export.id
         db.session.expire_all()
-        baseline = _rss_mb()
+        baseline = rss_mb()
         peak = [baseline]
         done = threading.Event()
 
         def sample():
             while not done.wait(0.05):
-                peak[0] = max(peak[0], _rss_mb())
+                peak[0] = max(peak[0], rss_mb())
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -243,7 +218,7 @@ def run_export(url: str, instance: str, owner_id: int, kind: str, fmt: str) -> d
             "size_mb": path.stat().st_size / 2**20,
             "baseline_mb": baseline,
             "peak_sampled_mb": peak[0],
-            "peak_rss_mb": _rss_mb("VmHWM"),
+            "peak_rss_mb": rss_mb("VmHWM"),
             "rss_at": marks,
         }
         if fmt == "xlsx":
@@ -398,7 +373,7 @@ def main() -> int:
     ok = True
     with tempfile.TemporaryDirectory() as tmp, bench_database(tmp, "credit") as url:
         print(f"  database: {database_label(url)}")
-        app = _app(url, tmp)
+        app = bench_app(url, tmp)
         with app.app_context():
             from flask_migrate import upgrade
 

@@ -37,7 +37,15 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from bench.common import bench_database, database_label, report
+from bench.common import (
+    bench_app,
+    bench_database,
+    catch_up_sequences,
+    database_label,
+    report,
+    row_series,
+    rss_mb,
+)
 
 SIZE = int(os.environ.get("BENCH_SUBSIDY_SIZE", "500000"))
 ACCOUNT = "6222020200012345678"
@@ -78,30 +86,6 @@ def household(i: int) -> dict:
     }
 
 
-def _app(url: str, instance: str):
-    from portal import create_app
-    from portal.config import TestConfig
-
-    return create_app(TestConfig, instance_path=instance, SQLALCHEMY_DATABASE_URI=url)
-
-
-def _rss_mb(field: str = "VmRSS") -> float:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def _series(dialect: str, n: int) -> tuple[str, str]:
-    if dialect == "postgresql":
-        return "", f"FROM generate_series(1::bigint, {int(n)}) AS s(i)"
-    return (
-        f"WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {int(n)}) ",
-        "FROM s",
-    )
-
-
 def _months() -> tuple[date, date, date, date]:
     """The month computed (the current one), the month before, after, and validity's end."""
     from portal.core.clock import today
@@ -129,7 +113,7 @@ def populate(n: int) -> tuple[int, int]:
     db.session.commit()
     conn = db.session.connection()
     dialect = conn.dialect.name
-    prefix, series = _series(dialect, n)
+    prefix, series = row_series(dialect, n)
     month, before, after, valid = _months()
     if dialect == "postgresql":
 
@@ -175,13 +159,7 @@ def populate(n: int) -> tuple[int, int]:
     for sql in statements:
         conn.execute(sa.text(sql), {"blob": blob})
     if dialect == "postgresql":
-        for table in ("applications", "subsidy_awards", "subsidy_bases"):
-            conn.execute(
-                sa.text(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                    f"(SELECT max(id) FROM {table}))"
-                )
-            )
+        catch_up_sequences(conn, ("applications", "subsidy_awards", "subsidy_bases"))
     db.session.commit()
     if dialect == "postgresql":
         with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
@@ -221,7 +199,7 @@ def independent_sum(n: int) -> tuple[int, Decimal]:
 
 class _Sampler:
     def __init__(self) -> None:
-        self.baseline = _rss_mb()
+        self.baseline = rss_mb()
         self.peak = self.baseline
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -229,7 +207,7 @@ class _Sampler:
 
     def _run(self) -> None:
         while not self.done.wait(0.05):
-            self.peak = max(self.peak, _rss_mb())
+            self.peak = max(self.peak, rss_mb())
 
     def stop(self) -> None:
         self.done.set()
@@ -242,7 +220,7 @@ def run_compute(url: str, instance: str, manager_id: int) -> dict:
     from portal.extensions import db
     from portal.subsidy import services
 
-    app = _app(url, instance)
+    app = bench_app(url, instance)
     with app.app_context(), app.test_request_context():
         manager = db.session.get(User, manager_id)
         month = _months()[0]
@@ -258,7 +236,7 @@ def run_compute(url: str, instance: str, manager_id: int) -> dict:
             "seconds": seconds,
             "baseline_mb": sampler.baseline,
             "peak_sampled_mb": sampler.peak,
-            "peak_rss_mb": _rss_mb("VmHWM"),
+            "peak_rss_mb": rss_mb("VmHWM"),
             "households": run.households,
             "total": str(run.total),
             "to_bank": str(run.to_bank),
@@ -275,7 +253,7 @@ def run_export(url: str, instance: str, owner_id: int, run_id: int, fmt: str) ->
     from portal.extensions import db
     from portal.subsidy import exports as subsidy_exports
 
-    app = _app(url, instance)
+    app = bench_app(url, instance)
     marks: dict[int, float] = {}
     quarter = max(1, SIZE // 4)
     kind = subsidy_exports.EXPORT_KINDS["subsidy_bank_file"]
@@ -284,7 +262,7 @@ def run_export(url: str, instance: str, owner_id: int, run_id: int, fmt: str) ->
     def counting(params, export):
         for count, row in enumerate(inner(params, export), start=1):
             if count % quarter == 0:
-                marks[count] = _rss_mb()
+                marks[count] = rss_mb()
             yield row
 
     subsidy_exports.EXPORT_KINDS["subsidy_bank_file"] = dataclasses.replace(kind, rows=counting)
@@ -312,7 +290,7 @@ def run_export(url: str, instance: str, owner_id: int, run_id: int, fmt: str) ->
         services.build_export(export_id)
         seconds = time.perf_counter() - t
         sampler.stop()
-        peak = _rss_mb("VmHWM")
+        peak = rss_mb("VmHWM")
         export = db.session.get(Export, export_id)
         path = services.export_path(export)
         result = {
@@ -415,7 +393,7 @@ def main() -> int:
     ok = True
     with tempfile.TemporaryDirectory() as tmp, bench_database(tmp, "subsidy") as url:
         print(f"  database: {database_label(url)}")
-        app = _app(url, tmp)
+        app = bench_app(url, tmp)
         with app.app_context():
             from flask_migrate import upgrade
 

@@ -1,4 +1,5 @@
-"""Shared helpers of the benchmarks: timing and the report line."""
+"""Shared helpers of the benchmarks: timing, the report line, the app on a benchmark's
+database, bulk-loading SQL and the process's memory."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import contextlib
 import os
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 
 def percentile(samples: list[float], p: float) -> float:
@@ -62,6 +63,48 @@ def bench_database(tmp: str, name: str) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def bench_app(url: str, instance: str):
+    """The portal (test configuration) on the benchmark's database ``url``."""
+    from portal import create_app
+    from portal.config import TestConfig
+
+    return create_app(TestConfig, instance_path=instance, SQLALCHEMY_DATABASE_URI=url)
+
+
+def rss_mb(field: str = "VmRSS") -> float:
+    """This process's resident set (``VmHWM``: its peak). Not ``ru_maxrss``, which on Linux
+    may carry the parent's size from before ``exec``."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def row_series(dialect: str, n: int) -> tuple[str, str]:
+    """(prefix, FROM clause) yielding the row numbers ``i`` = 1 … n."""
+    if dialect == "postgresql":
+        return "", f"FROM generate_series(1::bigint, {int(n)}) AS s(i)"
+    return (
+        f"WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {int(n)}) ",
+        "FROM s",
+    )
+
+
+def catch_up_sequences(conn, tables: Iterable[str]) -> None:
+    """After rows were inserted with their ids (PostgreSQL): each table's id sequence goes
+    on from its largest id."""
+    import sqlalchemy as sa
+
+    for table in tables:
+        conn.execute(
+            sa.text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT max(id) FROM {table}))"
+            )
+        )
 
 
 def database_label(url: str) -> str:

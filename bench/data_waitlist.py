@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from bench.common import row_series
+
 
 def _spread(k: int, modulus: int) -> str:
     """A deterministic pseudo-random number in [0, modulus) from the row number ``i``."""
@@ -25,16 +27,6 @@ def _date(dialect: str, start: str, offset: str) -> str:
     if dialect == "postgresql":
         return f"(DATE '{start}' + ({offset})::int)"
     return f"date('{start}', '+' || ({offset}) || ' days')"
-
-
-def _series(dialect: str, n: int) -> tuple[str, str]:
-    """(prefix, FROM clause) that yield the row numbers ``i`` = 1 … n."""
-    if dialect == "postgresql":
-        return "", f"FROM generate_series(1::bigint, {int(n)}) AS s(i)"
-    return (
-        f"WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {int(n)}) ",
-        "FROM s",
-    )
 
 
 def populate(
@@ -67,7 +59,7 @@ def populate(
     )
     days = _spread(1, 2190) if random_dates else f"(i * 2190 / {int(n)})"
     qualified = _date(dialect, "2020-01-01", days)
-    prefix, series = _series(dialect, n)
+    prefix, series = row_series(dialect, n)
     statements = [
         f"{prefix}INSERT INTO applications (id, reference, applicant_id, programme, status, "
         f"district_id, created_at, updated_at, qualified_at) "

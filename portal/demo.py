@@ -298,6 +298,19 @@ def _apply(user: User, household, district: str, officer: User, programme=None) 
         applications.approve(app, officer)
 
 
+def _demo_resident(person, n: int, pw_hash: str) -> User | None:
+    """The demo account of the ``n``-th invented household's applicant (mobile
+    1390773nnnn); None when the person has an account already."""
+    if db.session.scalar(
+        sa.select(User.id).where(User.id_number_index == id_index(person.id_number))
+    ):
+        return None
+    user = resident_row(person.name, person.id_number, f"1390773{n:04d}", pw_hash, is_demo=True)
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
 def load_demo_queue(pw_hash: str) -> int:
     """A waiting list to look at: the eligible invented households, qualified over the past
     five years. Does nothing once the list has households."""
@@ -314,14 +327,9 @@ def load_demo_queue(pw_hash: str) -> int:
     officers = {code: _staff("demo.officer") for code in QUEUE_DISTRICTS[:4]}
     officers.update({code: _staff("demo.officer2") for code in QUEUE_DISTRICTS[4:]})
     for n, household in enumerate(synthetic_households()[:DEMO_APPLICANTS]):
-        person = household.applicant
-        if db.session.scalar(
-            sa.select(User.id).where(User.id_number_index == id_index(person.id_number))
-        ):
+        user = _demo_resident(household.applicant, n, pw_hash)
+        if user is None:
             continue
-        user = resident_row(person.name, person.id_number, f"1390773{n:04d}", pw_hash, is_demo=True)
-        db.session.add(user)
-        db.session.flush()
         district = rng.choice(QUEUE_DISTRICTS)
         _apply(user, household, district, officers[district])
     qualified: list[Application] = []
@@ -379,14 +387,9 @@ def load_demo_subsidy_households(pw_hash: str) -> int:
     codes = QUEUE_DISTRICTS[:4]  # demo.officer's districts
     households = synthetic_households()[DEMO_APPLICANTS : DEMO_APPLICANTS + DEMO_SUBSIDY_APPLICANTS]
     for n, household in enumerate(households, start=DEMO_APPLICANTS):
-        person = household.applicant
-        if db.session.scalar(
-            sa.select(User.id).where(User.id_number_index == id_index(person.id_number))
-        ):
+        user = _demo_resident(household.applicant, n, pw_hash)
+        if user is None:
             continue
-        user = resident_row(person.name, person.id_number, f"1390773{n:04d}", pw_hash, is_demo=True)
-        db.session.add(user)
-        db.session.flush()
         _apply(user, household, rng.choice(codes), officer, Programme.RENTAL_SUBSIDY)
     qualified = 0
     for code in codes:

@@ -8,10 +8,12 @@ at its end; the application's commits become savepoints.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import os
 import re
 import uuid
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -85,6 +87,27 @@ def _drop_postgres(base: str, url: str) -> None:
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{sa.make_url(url).database}" WITH (FORCE)')
     admin.dispose()
+
+
+@contextlib.contextmanager
+def own_database_app(tmp_path, suffix: str) -> Iterator:
+    """An app on a database of its own, migrated, whose commits are real (for threads or
+    processes that race): a fresh PostgreSQL database named with ``suffix`` next to
+    ``TEST_DATABASE_URL``, else a SQLite file; dropped afterwards. Tests using it are
+    ``no_transaction``."""
+    base = os.environ.get("TEST_DATABASE_URL")
+    url = _postgres_url(base, suffix) if base else f"sqlite:///{tmp_path / f'{suffix}.db'}"
+    app = create_app(TestConfig, instance_path=str(tmp_path / "i"), SQLALCHEMY_DATABASE_URI=url)
+    with app.app_context():
+        upgrade()
+    try:
+        yield app
+    finally:
+        with app.app_context():
+            _db.session.remove()
+            _db.engine.dispose()
+        if base:
+            _drop_postgres(base, url)
 
 
 @pytest.fixture(scope="session")

@@ -23,7 +23,7 @@ import unicodedata
 from datetime import timedelta
 
 import sqlalchemy as sa
-from flask import current_app, has_request_context, request
+from flask import has_request_context, request
 
 from portal.accounts import hashing, services, throttle
 from portal.accounts.models import PasswordResetCode, User
@@ -34,6 +34,7 @@ from portal.core.clock import utcnow
 from portal.core.crypto import protector
 from portal.core.errors import PortalError
 from portal.core.i18n import lazy_gettext as _l
+from portal.core.i18n import locale_of
 from portal.extensions import db
 from portal.notifications.models import OutboxItem
 from portal.notifications.services import _render
@@ -127,8 +128,7 @@ def request_code(id_number: str, mobile: str) -> None:
     )
     code = new_code()
     digest = code_hash(code, user_id)
-    locale = (found.locale if matched else None) or current_app.config["BABEL_DEFAULT_LOCALE"]
-    subject, body = _render(SMS_KIND, {"code": code}, locale)
+    subject, body = _render(SMS_KIND, {"code": code}, locale_of(found if matched else None))
     if not sending:
         protector().encrypt(mobile, "outbox.recipient")  # as costly as the outbox row
         if matched:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
 from flask import Flask, current_app, has_request_context, request
-from flask_babel import get_locale, gettext
+from flask_babel import force_locale, get_locale, gettext
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from markupsafe import escape
+
+if TYPE_CHECKING:
+    from portal.accounts.models import User
 
 
 class LazyText(LazyString):
@@ -54,6 +61,28 @@ def select_locale() -> str:
 def current_locale() -> str:
     loc = get_locale()
     return "en" if loc is not None and loc.language == "en" else "zh_Hans_CN"
+
+
+def locale_of(user: User | None) -> str:
+    """The language ``user`` reads (their own setting), else the city's default."""
+    return (user.locale if user is not None else None) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def in_locale_of(user: User | None, make: Callable[[], Any]) -> str:
+    """``make()`` as text, made in ``user``'s language (the city's without a user): what a
+    person is told, or what is stored for everyone (``user`` None), outside their request.
+
+    ``make`` is called inside the language switch, so lazy and ``gettext`` texts built in it
+    are translated for that reader."""
+    with force_locale(locale_of(user)):
+        return str(make())
+
+
+def params_in_locale_of(user: User | None, make: Callable[[], Mapping[str, Any]]) -> dict[str, str]:
+    """A message's values made in ``user``'s language, as stored text: ``make()`` gives them,
+    a date becomes its ISO form (shown in the reader's format later), anything else ``str``."""
+    with force_locale(locale_of(user)):
+        return {k: (v.isoformat() if isinstance(v, date) else str(v)) for k, v in make().items()}
 
 
 def care_mode_on() -> bool:

@@ -4,7 +4,8 @@ inert, and XLSX files are written in constant memory, split into sheets at Excel
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+import io
+from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -27,6 +28,17 @@ def write_csv(fh: IO[str], header: Sequence[str], rows: Iterable[Sequence[Any]])
         writer.writerow([inert("" if v is None else v) for v in row])
         count += 1
     return count
+
+
+def csv_template(columns: Mapping[str, str], example: Mapping[str, str], chinese: bool) -> str:
+    """An import file's template: the header row (each column's Chinese header from
+    ``columns``, or its canonical name) and the ``example`` row, UTF-8 with a BOM so that
+    Excel opens it right."""
+    buf = io.StringIO()
+    buf.write("\ufeff")
+    header = [columns[n] if chinese else n for n in columns]
+    write_csv(buf, header, [[example[n] for n in columns]])
+    return buf.getvalue()
 
 
 class XlsxStream:

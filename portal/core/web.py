@@ -29,6 +29,14 @@ def local_url(target: str | None, default: str | None = None) -> str | None:
     return default
 
 
+def csv_attachment(text: str, filename: str) -> Response:
+    """``text`` as a CSV file to save (UTF-8, as written: a BOM for Excel is the caller's)."""
+    resp = Response(text.encode("utf-8"), mimetype="text/csv")
+    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp
+
+
 def is_api_request() -> bool:
     return request.path.startswith("/api/")
 

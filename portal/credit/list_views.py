@@ -93,8 +93,7 @@ def signature(export_id: int):
     )
     if job.status is not ExportStatus.DONE:
         return redirect(url_for("exports.show", export_id=job.id))
-    stamp = job.created_at.strftime("%Y%m%d-%H%M")
-    name = f"{job.kind}-{stamp}.{job.format}"
+    name = exports.download_name(job)
     document = signing.detached_signature(
         exports.export_path(job),
         name=name,

@@ -15,7 +15,6 @@ holds the subjects with a serious record in force or a score below 70.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -54,7 +53,7 @@ from portal.credit.models import (
     ViolationType,
 )
 from portal.exports.models import Export
-from portal.exports.services import ExportKind
+from portal.exports.services import ExportKind, Progress
 from portal.extensions import db
 from portal.notices.services import mask_name
 
@@ -98,7 +97,6 @@ MAX_PULL = 10_000
 MAX_LIST_PAGE = 1000
 MAX_PUSH = 5000
 EXPORT_BATCH = 5000
-PROGRESS_SECONDS = 0.5  # an export's progress is committed this often, not after each batch
 CREDIT_CODE_PURPOSE = "credit_code"
 
 
@@ -570,30 +568,11 @@ def _published_count(params: dict[str, Any]) -> int:
     )
 
 
-class _Progress:
-    """The rows written, committed for the progress page at most every
-    :data:`PROGRESS_SECONDS` (a commit per batch would cost more than the batch)."""
-
-    def __init__(self, export: Export) -> None:
-        self.export, self.pending, self.last = export, 0, time.monotonic()
-
-    def add(self, rows: int) -> None:
-        self.pending += rows
-        if time.monotonic() - self.last >= PROGRESS_SECONDS:
-            self.commit()
-
-    def commit(self) -> None:
-        self.export.done_rows += self.pending
-        self.pending = 0
-        db.session.commit()
-        self.last = time.monotonic()
-
-
 def _published_rows(params: dict[str, Any], export: Export) -> Iterator[Sequence[Any]]:
     """Every record published on the export's day, by id, in keyset batches (rows are
     plain tuples, so memory stays flat)."""
     on, types, last = _on(params), _catalogue(), 0
-    progress = _Progress(export)
+    progress = Progress(export)
     decrypt = protector().decrypt
     tabular = export.format != "jsonl"
     while True:
@@ -631,7 +610,7 @@ def _joint_rows(params: dict[str, Any], export: Export) -> Iterator[Sequence[Any
     of the subject index marks where the next batch ends, and one query joins the batch's
     records in force to its listed subjects (:func:`listed_subjects` over the same range)."""
     on, types, after = _on(params), _catalogue(), ""
-    progress = _Progress(export)
+    progress = Progress(export)
     decrypt = protector().decrypt
     tabular = export.format != "jsonl"
     while True:

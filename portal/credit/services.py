@@ -29,8 +29,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
-from flask_babel import force_locale, format_date
+from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy.orm import selectinload
 from werkzeug.datastructures import FileStorage
@@ -50,7 +49,7 @@ from portal.core.errors import (
     SameActor,
     ValidationFailed,
 )
-from portal.core.i18n import current_locale
+from portal.core.i18n import current_locale, in_locale_of, params_in_locale_of
 from portal.core.i18n import lazy_gettext as _l
 from portal.core.identifiers import (
     is_valid_credit_code,
@@ -124,17 +123,6 @@ PROBLEMS = {
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _in_locale(user: User | None, make) -> str:
-    """A text rendered in ``user``'s language (the portal's default without a user)."""
-    locale = (user.locale if user else None) or current_app.config["BABEL_DEFAULT_LOCALE"]
-    with force_locale(locale):
-        return str(make())
-
-
-def _default_text(make) -> str:
-    return _in_locale(None, make)
 
 
 _lock = lock_row
@@ -782,8 +770,9 @@ def confirm(record: CreditRecord, manager: User, note: str | None = None) -> Cre
         db.session.add(
             CreditBan(
                 id_index=record.subject_index,
-                source=_default_text(
-                    lambda: _("Housing credit record %(reference)s", reference=record.reference)
+                source=in_locale_of(
+                    None,
+                    lambda: _("Housing credit record %(reference)s", reference=record.reference),
                 )[:120],
                 reason=f"{vtype.name_zh} / {vtype.name_en}"[:500],
                 starts_on=start,
@@ -872,12 +861,13 @@ def _check_repeat(record: CreditRecord) -> CreditRecord | None:
         credit_code=record.subject_code,
         name=record.subject_name,
         code=rules.REPEAT_CODE,
-        facts=_default_text(
+        facts=in_locale_of(
+            None,
             lambda: _(
                 "%(count)d general violations within two years, the latest %(reference)s.",
                 count=others + 1,
                 reference=record.reference,
-            )
+            ),
         ),
         occurred_on=record.starts_on,
         source="repeat",
@@ -895,14 +885,8 @@ def _tell_subject(record: CreditRecord, kind: str, params) -> None:
     user = subject_account(record)
     if user is None:
         return
-    values = _in_locale_dict(user, params)
+    values = params_in_locale_of(user, params)
     notify(user, kind, values, link=f"/my/credit/{record.reference}")
-
-
-def _in_locale_dict(user: User | None, make) -> dict[str, Any]:
-    locale = (user.locale if user else None) or current_app.config["BABEL_DEFAULT_LOCALE"]
-    with force_locale(locale):
-        return {k: (v.isoformat() if isinstance(v, date) else str(v)) for k, v in make().items()}
 
 
 # --- effects across the portal ---------------------------------------------------------------
@@ -984,13 +968,14 @@ def exit_case_needed(record: CreditRecord) -> Lease | None:
         lease,
         ExitReason.CREDIT,
         "system",
-        facts=_default_text(
+        facts=in_locale_of(
+            None,
             lambda: _(
                 "Credit record %(reference)s (%(violation)s) is in force; its measures include "
                 "cancelling the lease and taking the home back.",
                 reference=record.reference,
                 violation=violation_name(record),
-            )
+            ),
         ),
     )
     audit.record(
@@ -1013,7 +998,7 @@ def exit_case_needed(record: CreditRecord) -> Lease | None:
         notify(
             officer,
             "credit_exit_case",
-            _in_locale_dict(
+            params_in_locale_of(
                 officer,
                 lambda: {
                     "lease": lease.reference,
@@ -1505,12 +1490,13 @@ def record_false_pledge(app: Application, finding: str) -> CreditRecord:
         id_number=member.id_number,
         name=member.name,
         code=rules.FALSE_PLEDGE_CODE,
-        facts=_default_text(
+        facts=in_locale_of(
+            None,
             lambda: _(
                 "A spot check of application %(reference)s found the pledge false: %(finding)s",
                 reference=app.reference,
                 finding=finding,
-            )
+            ),
         ),
         occurred_on=min(signed, today()),
         source="spot_check",
@@ -1545,12 +1531,13 @@ def record_arrears(lease: Lease, months: int) -> CreditRecord:
         id_number=id_number,
         name=name,
         code=rules.ARREARS_CODE,
-        facts=_default_text(
+        facts=in_locale_of(
+            None,
             lambda: _(
                 "The rent of lease %(lease)s has been unpaid for %(months)d months.",
                 lease=lease.reference,
                 months=months,
-            )
+            ),
         ),
         occurred_on=today(),
         source="arrears",
@@ -1575,11 +1562,12 @@ def record_refusal_to_vacate(lease: Lease) -> CreditRecord:
         id_number=id_number,
         name=name,
         code=rules.REFUSE_VACATE_CODE,
-        facts=_default_text(
+        facts=in_locale_of(
+            None,
             lambda: _(
                 "The tenant of lease %(lease)s refuses to vacate the home.",
                 lease=lease.reference,
-            )
+            ),
         ),
         occurred_on=today(),
         source="refuse_vacate",

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import sqlalchemy as sa
-from flask import current_app
+from flask import Response, current_app, send_file
 from flask_babel import force_locale, format_date
 from sqlalchemy.orm import selectinload
 
@@ -27,6 +28,7 @@ from portal.exports.models import Export, ExportStatus
 from portal.extensions import db
 
 BATCH = 2000
+PROGRESS_SECONDS = 0.5  # an export's progress is committed this often, not after each batch
 MIMETYPES = {
     "csv": "text/csv",
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -48,6 +50,39 @@ class ExportKind:
     scope: Callable[[User], dict[str, Any]]
     formats: tuple[str, ...] = ("csv", "xlsx")
     json_keys: tuple[str, ...] | None = None
+
+
+class Progress:
+    """The rows written, committed for the progress page at most every
+    :data:`PROGRESS_SECONDS` (a commit per batch would cost more than the batch)."""
+
+    def __init__(self, export: Export) -> None:
+        self.export, self.pending, self.last = export, 0, time.monotonic()
+
+    def add(self, rows: int) -> None:
+        self.pending += rows
+        if time.monotonic() - self.last >= PROGRESS_SECONDS:
+            self.commit()
+
+    def commit(self) -> None:
+        self.export.done_rows += self.pending
+        self.pending = 0
+        db.session.commit()
+        self.last = time.monotonic()
+
+
+def districts_scope(user: User) -> dict[str, Any]:
+    """An export's scope fixed when asked: an officer's districts; None, a manager's whole
+    city."""
+    if user.role is Role.OFFICER:
+        return {"districts": [d.id for d in user.districts]}
+    return {"districts": None}
+
+
+def day_cell(value) -> str:
+    """A date (or a moment, on the city's calendar) as a cell: ``2026-03-05``; blank for
+    none."""
+    return format_date(value, "yyyy-MM-dd") if value else ""
 
 
 def export_kinds() -> dict[str, ExportKind]:
@@ -111,12 +146,6 @@ def request_export(
     return export
 
 
-def _ledger_scope(user: User) -> dict[str, Any]:
-    if user.role is Role.OFFICER:
-        return {"districts": [d.id for d in user.districts]}
-    return {"districts": None}  # a manager: the whole city
-
-
 def _ledger_query(params: dict[str, Any]) -> sa.Select:
     stmt = sa.select(Application).where(Application.status != Status.DRAFT)
     if params.get("districts") is not None:
@@ -144,10 +173,6 @@ def _ledger_rows(params: dict[str, Any], export: Export) -> Iterator[list[Any]]:
     locale = params.get("locale") or "zh_Hans_CN"
     names = {d.id: d.name(locale) for d in db.session.scalars(sa.select(District))}
     last_id = 0
-
-    def day(value) -> str:
-        return format_date(value, "yyyy-MM-dd") if value else ""
-
     while True:
         batch = db.session.scalars(
             _ledger_query(params)
@@ -167,10 +192,10 @@ def _ledger_rows(params: dict[str, Any], export: Export) -> Iterator[list[Any]]:
                 a.applicant.real_name,
                 a.members[0].masked_id_number,
                 len(a.members),
-                day(a.submitted_at),
-                day(a.decide_by),
-                day(a.decided_at),
-                day(a.qualified_at),
+                day_cell(a.submitted_at),
+                day_cell(a.decide_by),
+                day_cell(a.decided_at),
+                day_cell(a.qualified_at),
             ]
         last_id = batch[-1].id
         export.done_rows += len(batch)
@@ -195,7 +220,7 @@ LEDGER = ExportKind(
     header=lambda: LEDGER_HEADER,
     count=_ledger_count,
     rows=_ledger_rows,
-    scope=_ledger_scope,
+    scope=districts_scope,
 )
 
 
@@ -255,3 +280,22 @@ def build_export(export_id: int) -> None:
 
 def export_path(export: Export) -> Path:
     return export_folder() / (export.storage_name or "missing")
+
+
+def download_name(export: Export) -> str:
+    """A finished export's file name when downloaded: ``kind-YYYYmmdd-HHMM.format``."""
+    return f"{export.kind}-{export.created_at:%Y%m%d-%H%M}.{export.format}"
+
+
+def file_response(export: Export, actor: User) -> Response:
+    """A finished export's file as an attachment, its download recorded in the audit log."""
+    audit.record("export.downloaded", actor=actor, obj=export)
+    resp = send_file(
+        export_path(export),
+        mimetype=MIMETYPES[export.format],
+        as_attachment=True,
+        download_name=download_name(export),
+        max_age=0,
+    )
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp

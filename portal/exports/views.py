@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 
 from portal.accounts.roles import Role
-from portal.core import audit
 from portal.core.access import allow
 from portal.core.errors import PortalError
 from portal.core.i18n import current_locale
@@ -78,18 +77,7 @@ def download(export_id: int):
     export = _mine(export_id)
     if export.status is not ExportStatus.DONE:
         return redirect(url_for(".show", export_id=export.id))
-    audit.record("export.downloaded", actor=current_user._get_current_object(), obj=export)
-    mimetype = services.MIMETYPES[export.format]
-    stamp = export.created_at.strftime("%Y%m%d-%H%M")
-    resp = send_file(
-        services.export_path(export),
-        mimetype=mimetype,
-        as_attachment=True,
-        download_name=f"{export.kind}-{stamp}.{export.format}",
-        max_age=0,
-    )
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    return resp
+    return services.file_response(export, current_user._get_current_object())
 
 
 @bp.app_template_global()

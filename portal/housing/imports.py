@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import IO, Any
@@ -27,7 +27,7 @@ from portal.core import audit
 from portal.core.clock import today
 from portal.core.errors import Forbidden, ValidationFailed
 from portal.core.i18n import lazy_gettext as _l
-from portal.core.spreadsheets import write_csv
+from portal.core.spreadsheets import csv_template
 from portal.extensions import db
 from portal.housing import services
 from portal.housing.models import Building, Estate, Unit, UnitStatus
@@ -330,9 +330,17 @@ class _Checker:
         return _Row(number=number, district=district, **values)
 
 
-def _check_file(rows: Iterator[list[Any]], checker_for) -> tuple[list[_Row], _Checker, int]:
-    """Read the header, then check each row; blank rows are skipped (still counted, so the
-    row numbers match what a spreadsheet shows)."""
+def read_header(
+    rows: Iterator[list[Any]],
+    names: Mapping[str, str],
+    required: Iterable[str],
+    columns: Mapping[str, str],
+) -> tuple[dict[str, int], dict[str, str], int]:
+    """Read a file's header: its first row that is not blank, whose cells ``names`` maps
+    (normalised) to the canonical column names; other cells are ignored. Returns where each
+    column is, each column's header as the file writes it, and the header's row number
+    (``rows`` goes on after it). A column twice, or a ``required`` one missing (named with
+    its Chinese header from ``columns``), is refused."""
     header_row = None
     number = 0
     for values in rows:
@@ -345,7 +353,7 @@ def _check_file(rows: Iterator[list[Any]], checker_for) -> tuple[list[_Row], _Ch
     positions: dict[str, int] = {}
     headers: dict[str, str] = {}
     for i, cell in enumerate(header_row):
-        name = HEADER_NAMES.get(_normalise(cell))
+        name = names.get(_normalise(cell))
         if name is None:
             continue
         if name in positions:
@@ -354,15 +362,22 @@ def _check_file(rows: Iterator[list[Any]], checker_for) -> tuple[list[_Row], _Ch
             )
         positions[name] = i
         headers[name] = str(cell).replace("\ufeff", "").strip()
-    missing = [n for n in REQUIRED if n not in positions]
+    missing = [n for n in required if n not in positions]
     if missing:
         raise ValidationFailed(
             _l(
                 "The header row lacks these columns: %(columns)s. Start from the template.",
-                columns=", ".join(f"{n} ({COLUMNS[n]})" for n in missing),
+                columns=", ".join(f"{n} ({columns[n]})" for n in missing),
             ),
             field="file",
         )
+    return positions, headers, number
+
+
+def _check_file(rows: Iterator[list[Any]], checker_for) -> tuple[list[_Row], _Checker, int]:
+    """Read the header, then check each row; blank rows are skipped (still counted, so the
+    row numbers match what a spreadsheet shows)."""
+    positions, headers, number = read_header(rows, HEADER_NAMES, REQUIRED, COLUMNS)
     checker = checker_for(headers)
     checked: list[_Row] = []
     count = 0
@@ -659,8 +674,4 @@ def _display_name(raw: str) -> str:
 def template_csv(chinese: bool) -> str:
     """The import template: the header row (Chinese or English names) and one example row,
     UTF-8 with a BOM so that Excel opens it right."""
-    buf = io.StringIO()
-    buf.write("\ufeff")
-    header = [COLUMNS[n] if chinese else n for n in COLUMNS]
-    write_csv(buf, header, [[EXAMPLE[n] for n in COLUMNS]])
-    return buf.getvalue()
+    return csv_template(COLUMNS, EXAMPLE, chinese)

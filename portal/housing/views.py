@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -20,11 +20,11 @@ from portal.core import audit
 from portal.core.access import allow
 from portal.core.clock import today
 from portal.core.errors import PortalError
-from portal.core.forms import choices, show_error
+from portal.core.forms import choices, run_upload, show_error
 from portal.core.i18n import current_locale
 from portal.core.scope import load_in_scope
 from portal.core.spreadsheets import write_csv
-from portal.core.web import discard_failed_work
+from portal.core.web import csv_attachment, discard_failed_work
 from portal.housing import imports, services
 from portal.housing.forms import (
     ALL,
@@ -376,36 +376,20 @@ def repaired(unit_id: int):
 def import_units():
     """Upload a CSV or XLSX of units; all rows are checked before anything is written."""
     form = ImportForm()
-    result = None
-    status = 200
-    if form.validate_on_submit():
-        upload = form.file.data
-        if upload is None or not getattr(upload, "filename", ""):
-            form.file.errors = [_("Choose a file to upload.")]
-            status = 422
-        else:
-            try:
-                result = imports.import_units(upload, upload.filename, _actor())
-            except PortalError as exc:
-                show_error(form, exc)
-                status = exc.status
-            else:
-                if result.ok:
-                    flash(
-                        ngettext(
-                            "Imported %(num)d row: %(created)d units created, %(updated)d updated.",
-                            "Imported %(num)d rows: %(created)d units created, %(updated)d "
-                            "updated.",
-                            result.rows,
-                            created=result.created,
-                            updated=result.updated,
-                        ),
-                        "success",
-                    )
-                else:
-                    status = 422
-    elif form.is_submitted():
-        status = 422
+    result, status = run_upload(
+        form, lambda upload: imports.import_units(upload, upload.filename, _actor())
+    )
+    if result is not None and result.ok:
+        flash(
+            ngettext(
+                "Imported %(num)d row: %(created)d units created, %(updated)d updated.",
+                "Imported %(num)d rows: %(created)d units created, %(updated)d updated.",
+                result.rows,
+                created=result.created,
+                updated=result.updated,
+            ),
+            "success",
+        )
     return render_template(
         "housing/import.html",
         form=form,
@@ -421,14 +405,7 @@ def import_units():
 def import_template():
     """The import template: headers in the reader's language and one example row."""
     chinese = current_locale().startswith("zh")
-    return _csv_response(imports.template_csv(chinese), "housing-import-template.csv")
-
-
-def _csv_response(text: str, filename: str) -> Response:
-    resp = Response(text.encode("utf-8"), mimetype="text/csv")
-    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    return resp
+    return csv_attachment(imports.template_csv(chinese), "housing-import-template.csv")
 
 
 # --- vacancies not re-let -----------------------------------------------------------------
@@ -485,4 +462,4 @@ def not_relet_csv():
         ),
     )
     audit.record("housing.not_relet_export", actor=actor, units=len(rows))
-    return _csv_response(buf.getvalue(), f"not-relet-{today().isoformat()}.csv")
+    return csv_attachment(buf.getvalue(), f"not-relet-{today().isoformat()}.csv")

@@ -24,8 +24,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import sqlalchemy as sa
-from flask import current_app
-from flask_babel import force_locale, format_date, lazy_ngettext
+from flask_babel import format_date, lazy_ngettext
 from sqlalchemy.orm import selectinload
 
 from portal.accounts.models import District, User
@@ -36,6 +35,7 @@ from portal.core import audit
 from portal.core.calendar import add_working_days
 from portal.core.clock import today, utcnow
 from portal.core.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed
+from portal.core.i18n import in_locale_of
 from portal.core.i18n import lazy_gettext as _l
 from portal.core.identifiers import mask_id_number
 from portal.core.settings import RuleVersion, current_version, defaults
@@ -282,8 +282,7 @@ def file_objection(user: User, entry: NoticeEntry, reason: str) -> Objection:
 
 def _outcome_word(status: ObjectionStatus, user: User) -> str:
     """The outcome in the objector's language: the message is rendered for them."""
-    with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
-        return str(OUTCOME_WORDS[status])
+    return in_locale_of(user, lambda: OUTCOME_WORDS[status])
 
 
 def resolve_objection(

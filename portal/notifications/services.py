@@ -18,6 +18,7 @@ from flask_babel import force_locale, format_date
 from portal.accounts.models import User
 from portal.core.clock import utcnow
 from portal.core.i18n import lazy_gettext as _l
+from portal.core.i18n import locale_of
 from portal.extensions import db
 from portal.notifications.models import Message, OutboxItem
 
@@ -409,8 +410,7 @@ def notify(
     params = {k: str(v) for k, v in params.items()}
     msg = Message(user_id=user.id, kind=kind, params_json=json.dumps(params), link=link)
     db.session.add(msg)
-    locale = user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]
-    subject, body = _render(kind, params, locale)
+    subject, body = _render(kind, params, locale_of(user))
     to_email, to_mobile = email or user.email, mobile or user.mobile
     if to_email:
         db.session.add(OutboxItem(channel="email", recipient=to_email, subject=subject, body=body))

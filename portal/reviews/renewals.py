@@ -26,6 +26,7 @@ from portal.applications.services import tell_applicant
 from portal.core import audit
 from portal.core.clock import today, utcnow
 from portal.core.errors import Forbidden, InvalidTransition
+from portal.core.i18n import in_locale_of
 from portal.core.i18n import lazy_gettext as _l
 from portal.core.scope import lock_row
 from portal.core.settings import current_version
@@ -240,7 +241,7 @@ def _exit_case(lease: Lease, actor, facts: str, review: Review | None = None):
 
 def _facts(text) -> str:
     """A lazily translated text, made in the city's language (stored on the exit case)."""
-    return services.in_locale(None, lambda: str(text))
+    return in_locale_of(None, lambda: str(text))
 
 
 def answer(renewal: LeaseRenewal, resident: User, *, renew: bool) -> LeaseRenewal:

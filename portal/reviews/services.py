@@ -32,8 +32,6 @@ from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
-from flask_babel import force_locale
 from sqlalchemy.exc import IntegrityError
 
 from portal.accounts.models import User
@@ -44,6 +42,7 @@ from portal.applications.services import active_bans, tell_applicant
 from portal.core import audit
 from portal.core.clock import today, utcnow
 from portal.core.errors import Forbidden, InvalidTransition, ValidationFailed
+from portal.core.i18n import in_locale_of
 from portal.core.i18n import lazy_gettext as _l
 from portal.core.scope import lock_row, officer_district_ids
 from portal.core.settings import current_version
@@ -105,13 +104,6 @@ def first_of_next_month(day: date) -> date:
 
 def _lock(review: Review) -> Review:
     return lock_row(Review, review.id)
-
-
-def in_locale(user: User | None, make) -> str:
-    """Text made in ``user``'s language (what they are told), else the city's."""
-    locale = (user.locale if user else None) or current_app.config["BABEL_DEFAULT_LOCALE"]
-    with force_locale(locale):
-        return str(make())
 
 
 def award_of(app: Application) -> SubsidyAward | None:
@@ -275,7 +267,7 @@ def open_review(
         "review_opened",
         {
             "reference": review.reference,
-            "kind": in_locale(app.applicant, lambda: kind.label),
+            "kind": in_locale_of(app.applicant, lambda: kind.label),
             "answer_by": review.answer_by,
             "due_on": due_on,
         },
@@ -430,27 +422,16 @@ def _market_rent(lease: Lease) -> str | None:
         return None
 
 
-def _latest_basis(award: SubsidyAward):
-    from portal.subsidy.models import SubsidyBasis
-
-    return db.session.scalars(
-        sa.select(SubsidyBasis)
-        .where(SubsidyBasis.award_id == award.id)
-        .order_by(SubsidyBasis.effective_month.desc())
-        .limit(1)
-    ).first()
-
-
 def subsidy_inputs(app: Application, facts: dict, award: SubsidyAward, *, cap: bool = True):
     """The subsidy inputs the facts give (``portal.subsidy.rules.inputs_from_facts``). With
     ``cap`` the rent capping the amount is the award's own (a tenant's lease rent, else the
     rent the household gave); without, None (a recorded change keeps the rent known)."""
     from portal.subsidy.rules import inputs_from_facts
-    from portal.subsidy.services import lease_rent
+    from portal.subsidy.services import latest_basis, lease_rent
 
     rent = None
     if cap:
-        basis = _latest_basis(award)
+        basis = latest_basis(award)
         rent = lease_rent(award) if award.basis is AwardBasis.TENANT else None
         if rent is None and basis is not None:
             rent = basis.actual_rent
@@ -464,7 +445,7 @@ def _subsidy_change(
     if award is None or award.status is AwardStatus.ENDED:
         return None
     from portal.subsidy import rules as subsidy_rules
-    from portal.subsidy.services import amount_now
+    from portal.subsidy.services import amount_now, latest_basis
 
     inputs = subsidy_inputs(app, facts, award)
     computed = subsidy_rules.compute(inputs, current_version("subsidy").values)
@@ -473,7 +454,7 @@ def _subsidy_change(
         old = current.amount
         changed = old != computed.amount
     else:  # not payable now (lapsed, details missing): compare the facts themselves
-        basis = _latest_basis(award)
+        basis = latest_basis(award)
         old = None
         changed = basis is None or (
             basis.household_size,
@@ -647,7 +628,7 @@ def report_change(resident: User, kind: str, text: str, file=None) -> Review:
         due_on=today() + timedelta(days=int(tenancy_values()["review_notice_days"])),
     )
     review = _lock(review)
-    title = in_locale(app.applicant, lambda: CHANGE_TITLES[kind])
+    title = in_locale_of(app.applicant, lambda: CHANGE_TITLES[kind])
     _append_answer(review, f"{title}: {text}")
     if upload is not None:
         _add_document(review, upload.id)
@@ -771,9 +752,9 @@ def decide(review: Review, officer: User, *, outcome: ReviewOutcome, reason: str
         "review_decided",
         {
             "reference": review.reference,
-            "outcome": in_locale(app.applicant, lambda: outcome.label),
+            "outcome": in_locale_of(app.applicant, lambda: outcome.label),
             "reason": reason,
-            "effect": in_locale(app.applicant, lambda: effect_sentence(review)),
+            "effect": in_locale_of(app.applicant, lambda: effect_sentence(review)),
         },
         link="/my/review",
     )
@@ -905,7 +886,7 @@ def exit_facts(review: Review) -> str:
         )
         return " ".join([head, *failed, review.decision_reason or ""]).strip()
 
-    return in_locale(None, make)
+    return in_locale_of(None, make)
 
 
 def effect_sentence(review: Review) -> str:

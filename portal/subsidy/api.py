@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import abort, send_file
+from flask import abort
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
 from portal.accounts.roles import Role
 from portal.api.auth import api_user
-from portal.core import audit
 from portal.core.access import api_access
 from portal.core.errors import NotFound
 from portal.core.i18n import current_locale
@@ -691,16 +690,7 @@ def export_file(export_id: int):
     export = _my_export(export_id)
     if export.status is not ExportStatus.DONE:
         raise Conflict()
-    audit.record("export.downloaded", actor=api_user(), obj=export)
-    resp = send_file(
-        exports.export_path(export),
-        mimetype=exports.MIMETYPES[export.format],
-        as_attachment=True,
-        download_name=f"{export.kind}-{export.created_at:%Y%m%d-%H%M}.{export.format}",
-        max_age=0,
-    )
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    return resp
+    return exports.file_response(export, api_user())
 
 
 # --- staff: awards and recoveries ----------------------------------------------------------

@@ -11,7 +11,6 @@ the asker's scope: an officer's, the households of their districts.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
@@ -23,13 +22,12 @@ from portal.accounts.roles import Role
 from portal.core.crypto import protector
 from portal.core.i18n import lazy_gettext as _l
 from portal.exports.models import Export
-from portal.exports.services import ExportKind
+from portal.exports.services import ExportKind, Progress, districts_scope
 from portal.extensions import db
 from portal.subsidy.models import RunStatus, SubsidyRun
 
 BATCH = 5000
 ACCOUNT_PURPOSE = "subsidy_awards.bank_account"
-PROGRESS_SECONDS = 0.5
 BANK_HEADER = (
     _l("Award reference"),
     _l("Account holder"),
@@ -63,8 +61,7 @@ def _scope(user: User) -> dict[str, Any]:
         .order_by(SubsidyRun.month.desc())
         .limit(1)
     )
-    districts = [d.id for d in user.districts] if user.role is Role.OFFICER else None
-    return {"districts": districts, "default_run_id": latest}
+    return {**districts_scope(user), "default_run_id": latest}
 
 
 def _run(params: dict[str, Any]) -> SubsidyRun | None:
@@ -75,24 +72,6 @@ def _run(params: dict[str, Any]) -> SubsidyRun | None:
 def _decimal(value) -> Decimal | None:
     """Stored hundredths as yuan: ``12345`` → ``Decimal("123.45")`` (exact)."""
     return None if value is None else Decimal(int(value)).scaleb(-2)
-
-
-class _Progress:
-    """The rows written, committed for the progress page at most every half second."""
-
-    def __init__(self, export: Export) -> None:
-        self.export, self.pending, self.last = export, 0, time.monotonic()
-
-    def add(self, rows: int) -> None:
-        self.pending += rows
-        if time.monotonic() - self.last >= PROGRESS_SECONDS:
-            self.commit()
-
-    def commit(self) -> None:
-        self.export.done_rows += self.pending
-        self.pending = 0
-        db.session.commit()
-        self.last = time.monotonic()
 
 
 def _bank_count(params: dict[str, Any]) -> int:
@@ -112,7 +91,7 @@ def _bank_rows(params: dict[str, Any], export: Export) -> Iterator[Sequence[Any]
         return
     run_id, month = run.id, run.month.strftime("%Y-%m")
     districts = set(params["districts"]) if params.get("districts") is not None else None
-    progress = _Progress(export)
+    progress = Progress(export)
     decrypt = protector().decrypt  # once, not per row (the column type would ask per value)
     last = 0
     while True:
@@ -188,7 +167,7 @@ def _ledger_rows(params: dict[str, Any], export: Export) -> Iterator[Sequence[An
     kinds = {k.value: str(k.label) for k in LineKind}
     channels = {c.value: str(c.label) for c in Channel}
     month = run.month.strftime("%Y-%m")
-    progress = _Progress(export)
+    progress = Progress(export)
     last_award, last_kind = 0, ""
     while True:
         rows = (

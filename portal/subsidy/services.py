@@ -35,13 +35,11 @@ import hashlib
 import json
 import secrets
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
-from flask_babel import force_locale
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -57,6 +55,7 @@ from portal.core.errors import (
     SameActor,
     ValidationFailed,
 )
+from portal.core.i18n import in_locale_of
 from portal.core.i18n import lazy_gettext as _l
 from portal.core.scope import lock_row, officer_district_ids
 from portal.core.settings import RuleVersion, current_version
@@ -156,12 +155,6 @@ def _actor_id(actor) -> int | None:
 
 def _lock(award: SubsidyAward) -> SubsidyAward:
     return lock_row(SubsidyAward, award.id)
-
-
-def _in_locale(user: User | None, make) -> str:
-    locale = (user.locale if user else None) or current_app.config["BABEL_DEFAULT_LOCALE"]
-    with force_locale(locale):
-        return str(make())
 
 
 def _tell(award: SubsidyAward, kind: str, **params: Any) -> None:
@@ -734,7 +727,7 @@ def end_award(award: SubsidyAward, actor, *, from_month: date, reason: str) -> S
         award,
         "subsidy_ended",
         month=from_month,
-        reason=_in_locale(app.applicant, lambda: end_reason_text(award.ended_reason)),
+        reason=in_locale_of(app.applicant, lambda: end_reason_text(award.ended_reason)),
     )
     return award
 
@@ -1568,18 +1561,17 @@ def compute_month(month: date, actor: User) -> SubsidyRun:
     run.computations += 1
     run.computed_at = utcnow()
     run.computed_by_id = actor.id
-    entry = {
-        "event": "computed",
-        "n": run.computations,
-        "at": run.computed_at.isoformat(),
-        "by": actor.id,
-        "by_name": actor.real_name or actor.username or "",
-        "rule_version": version.id,
-        "checksum": checksum,
+    _add_history(
+        run,
+        "computed",
+        actor,
+        run.computed_at,
+        n=run.computations,
+        rule_version=version.id,
+        checksum=checksum,
         **_figures(run),
         **change,
-    }
-    run.history_json = json.dumps([*run.history, entry], ensure_ascii=False)
+    )
     db.session.flush()
     audit.record(
         "subsidy.compute",
@@ -1593,6 +1585,19 @@ def compute_month(month: date, actor: User) -> SubsidyRun:
         **_figures(run),
     )
     return run
+
+
+def _add_history(run: SubsidyRun, event: str, actor: User, at: datetime, **fields: Any) -> None:
+    """An entry at the end of the run's history: the event, when, by whom (id, and the name
+    shown), and ``fields``."""
+    entry = {
+        "event": event,
+        "at": at.isoformat(),
+        "by": actor.id,
+        "by_name": actor.real_name or actor.username or "",
+        **fields,
+    }
+    run.history_json = json.dumps([*run.history, entry], ensure_ascii=False)
 
 
 def last_computation(run: SubsidyRun) -> dict[str, Any] | None:
@@ -1673,14 +1678,7 @@ def close_run(run: SubsidyRun, actor: User) -> SubsidyRun:
     run.status = RunStatus.CLOSED
     run.closed_at = utcnow()
     run.closed_by_id = actor.id
-    entry = {
-        "event": "closed",
-        "at": run.closed_at.isoformat(),
-        "by": actor.id,
-        "by_name": actor.real_name or actor.username or "",
-        "rent_offsets": offsets,
-    }
-    run.history_json = json.dumps([*run.history, entry], ensure_ascii=False)
+    _add_history(run, "closed", actor, run.closed_at, rent_offsets=offsets)
     db.session.flush()
     audit.record(
         "subsidy.close",

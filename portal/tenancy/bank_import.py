@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -32,10 +31,10 @@ from portal.core.clock import today
 from portal.core.errors import ValidationFailed
 from portal.core.i18n import lazy_gettext as _l
 from portal.core.scope import lock_row
-from portal.core.spreadsheets import write_csv
+from portal.core.spreadsheets import csv_template
 from portal.core.uploads import MAX_BYTES
 from portal.extensions import db
-from portal.housing.imports import RowError, _blank, _normalise, _rows_of
+from portal.housing.imports import RowError, _blank, _normalise, _rows_of, read_header
 from portal.tenancy import rent
 from portal.tenancy.models import Lease, LeaseStatus, PaymentSource, RentImport, RentPayment
 
@@ -171,41 +170,6 @@ def parse_transaction_id(value: Any) -> str:
     return text
 
 
-def _header(rows) -> tuple[dict[str, int], dict[str, str], int]:
-    number = 0
-    header_row = None
-    for values in rows:
-        number += 1
-        if not _blank(values):
-            header_row = values
-            break
-    if header_row is None:
-        raise ValidationFailed(_l("The file has no header row."), field="file")
-    positions: dict[str, int] = {}
-    headers: dict[str, str] = {}
-    for i, cell in enumerate(header_row):
-        name = HEADER_NAMES.get(_normalise(cell))
-        if name is None:
-            continue
-        if name in positions:
-            raise ValidationFailed(
-                _l("The column %(column)s appears twice.", column=str(cell).strip()),
-                field="file",
-            )
-        positions[name] = i
-        headers[name] = str(cell).replace("\ufeff", "").strip()
-    missing = [n for n in COLUMNS if n not in positions]
-    if missing:
-        raise ValidationFailed(
-            _l(
-                "The header row lacks these columns: %(columns)s. Start from the template.",
-                columns=", ".join(f"{n} ({COLUMNS[n]})" for n in missing),
-            ),
-            field="file",
-        )
-    return positions, headers, number
-
-
 class _Checker:
     def __init__(self, actor: User, headers: dict[str, str]) -> None:
         self.actor = actor
@@ -260,7 +224,7 @@ def check_file(
             field="file",
         )
     rows = _rows_of(data, filename)
-    positions, headers, number = _header(rows)
+    positions, headers, number = read_header(rows, HEADER_NAMES, COLUMNS, COLUMNS)
     checker = _Checker(actor, headers)
     raw: list[tuple[int, dict[str, Any]]] = []
     for values in rows:
@@ -441,8 +405,4 @@ def recent_imports(user: User, limit: int = 20) -> list[RentImport]:
 
 def template_csv(chinese: bool) -> str:
     """The file's template: the header row (Chinese or English) and one example row."""
-    buf = io.StringIO()
-    buf.write("\ufeff")
-    header = [COLUMNS[n] if chinese else n for n in COLUMNS]
-    write_csv(buf, header, [[EXAMPLE[n] for n in COLUMNS]])
-    return buf.getvalue()
+    return csv_template(COLUMNS, EXAMPLE, chinese)

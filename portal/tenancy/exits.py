@@ -38,6 +38,7 @@ from portal.core import audit
 from portal.core.clock import today, utcnow
 from portal.core.errors import Conflict, Forbidden, InvalidTransition, ValidationFailed
 from portal.core.i18n import lazy_gettext as _l
+from portal.core.i18n import params_in_locale_of
 from portal.core.scope import lock_row, officer_district_ids
 from portal.extensions import db
 from portal.notifications.services import notify
@@ -125,14 +126,13 @@ def _officers_of(district_id: int | None) -> list[User]:
 
 
 def _tell_officers(case: ExitCase, kind: str, make) -> None:
-    from flask_babel import force_locale
-
     for officer in _officers_of(case.district_id):
-        with force_locale(rent._locale_of(officer)):
-            params = {
-                k: (v.isoformat() if isinstance(v, date) else str(v)) for k, v in make().items()
-            }
-        notify(officer, kind, params, link=f"/staff/tenancy/exits/{case.id}")
+        notify(
+            officer,
+            kind,
+            params_in_locale_of(officer, make),
+            link=f"/staff/tenancy/exits/{case.id}",
+        )
 
 
 # --- opening -------------------------------------------------------------------------------

@@ -9,26 +9,19 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from flask_babel import format_date
 
-from portal.accounts.models import User
 from portal.accounts.roles import Role
 from portal.applications.models import Application
 from portal.core.clock import today
 from portal.core.i18n import lazy_gettext as _l
 from portal.exports.models import Export
+from portal.exports.services import day_cell, districts_scope
 from portal.extensions import db
 from portal.housing.models import Building, Estate, Unit
 from portal.tenancy import rent
 from portal.tenancy.models import Lease, RentCharge
 
 BATCH = 2000
-
-
-def _scope(user: User) -> dict[str, Any]:
-    if user.role is Role.OFFICER:
-        return {"districts": [d.id for d in user.districts]}
-    return {"districts": None}
 
 
 def _in_scope(stmt: sa.Select, params: dict[str, Any]) -> sa.Select:
@@ -39,10 +32,6 @@ def _in_scope(stmt: sa.Select, params: dict[str, Any]) -> sa.Select:
             )
         )
     return stmt
-
-
-def _day(value: date | None) -> str:
-    return format_date(value, "yyyy-MM-dd") if value else ""
 
 
 def _progress(export: Export, n: int) -> None:
@@ -126,14 +115,14 @@ def _ledger_rows(params: dict[str, Any], export: Export) -> Iterator[list[Any]]:
                 ref,
                 f"{estate} {building} {number}",
                 month.strftime("%Y-%m"),
-                _day(due),
+                day_cell(due),
                 str(amount),
                 str(paid),
                 str(amount - paid),
                 str(rent.BASIS_LABELS.get(basis, basis)),
                 str(mult),
-                _day(settled),
-                _day(reminded),
+                day_cell(settled),
+                day_cell(reminded),
             ]
         last = batch[-1][0]
         _progress(export, len(batch))
@@ -195,7 +184,7 @@ def _arrears_rows(params: dict[str, Any], export: Export) -> Iterator[list[Any]]
                 int(months),
                 str(rent.from_cents(amount)),
                 since.strftime("%Y-%m"),
-                _day(reminded),
+                day_cell(reminded),
             ]
         last = batch[-1][0]
         _progress(export, len(batch))
@@ -211,7 +200,7 @@ def _kinds():
             header=lambda: LEDGER_HEADER,
             count=_ledger_count,
             rows=_ledger_rows,
-            scope=_scope,
+            scope=districts_scope,
         ),
         "rent_arrears": ExportKind(
             title=_l("Rent arrears"),
@@ -219,7 +208,7 @@ def _kinds():
             header=lambda: ARREARS_HEADER,
             count=_arrears_count,
             rows=_arrears_rows,
-            scope=_scope,
+            scope=districts_scope,
         ),
     }
 

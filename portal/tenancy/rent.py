@@ -37,7 +37,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import force_locale
 
 from portal.accounts.models import User
 from portal.accounts.roles import Role
@@ -45,6 +44,7 @@ from portal.applications.models import Application, HouseholdMember
 from portal.core import audit
 from portal.core.clock import today
 from portal.core.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
+from portal.core.i18n import in_locale_of, params_in_locale_of
 from portal.core.i18n import lazy_gettext as _l
 from portal.core.scope import lock_row, officer_district_ids
 from portal.core.settings import current_version
@@ -682,18 +682,12 @@ def record_subsidy_offset(
 # --- telling the tenant --------------------------------------------------------------------
 
 
-def _locale_of(user: User | None) -> str:
-    return (user.locale if user else None) or current_app.config["BABEL_DEFAULT_LOCALE"]
-
-
 def _tell_tenant(lease: Lease, kind: str, make) -> None:
     """Tell the tenant in their language; ``make`` gives the message's values."""
     tenant = db.session.get(User, lease.tenant_id)
     if tenant is None:
         return
-    with force_locale(_locale_of(tenant)):
-        params = {k: (v.isoformat() if isinstance(v, date) else str(v)) for k, v in make().items()}
-    notify(tenant, kind, params, link=LINK)
+    notify(tenant, kind, params_in_locale_of(tenant, make), link=LINK)
 
 
 def _balance_sentence(lease: Lease) -> str:
@@ -787,8 +781,8 @@ def remind_arrears(on: date | None = None) -> dict[str, int]:
             lease,
             ExitReason.ARREARS,
             "system",
-            facts=_default_text(
-                lambda lease=lease, arrears=arrears: _arrears_facts(lease, arrears)
+            facts=in_locale_of(
+                None, lambda lease=lease, arrears=arrears: _arrears_facts(lease, arrears)
             ),
         )
         if before is None or before.id != case.id:
@@ -797,11 +791,6 @@ def remind_arrears(on: date | None = None) -> dict[str, int]:
         if record is not None:
             records += 1
     return {"reminded": len(by_lease), "charges": len(due), "exit_cases": cases, "records": records}
-
-
-def _default_text(make) -> str:
-    with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):
-        return str(make())
 
 
 def _arrears_facts(lease: Lease, arrears: Arrears) -> str:

@@ -5,7 +5,7 @@ lease or case out of scope answers 404 and is audited."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -15,9 +15,10 @@ from portal.accounts.roles import Role
 from portal.core.access import allow
 from portal.core.clock import today
 from portal.core.errors import PortalError
-from portal.core.forms import show_error
+from portal.core.forms import run_upload, show_error
 from portal.core.i18n import current_locale
 from portal.core.scope import load_in_scope
+from portal.core.web import csv_attachment
 from portal.tenancy import bank_import, exits, rent
 from portal.tenancy.forms import (
     CancelForm,
@@ -192,36 +193,22 @@ def open_exit(lease_id: int):
 def bank_file():
     """Upload the bank's collection file: every row is checked before anything is written."""
     form = ImportForm()
-    result = None
-    status = 200
-    if form.validate_on_submit():
-        upload = form.file.data
-        if upload is None or not getattr(upload, "filename", ""):
-            form.file.errors = [_("Choose a file to upload.")]
-            status = 422
-        else:
-            try:
-                result = bank_import.import_payments(
-                    upload, upload.filename, _actor(), dry_run=bool(form.check_only.data)
-                )
-            except PortalError as exc:
-                show_error(form, exc)
-                status = exc.status
-            else:
-                if not result.ok:
-                    status = 422
-                elif result.imported:
-                    flash(
-                        ngettext(
-                            "Imported %(num)d payment: %(total)s yuan.",
-                            "Imported %(num)d payments: %(total)s yuan.",
-                            result.rows,
-                            total=result.total,
-                        ),
-                        "success",
-                    )
-    elif form.is_submitted():
-        status = 422
+    result, status = run_upload(
+        form,
+        lambda upload: bank_import.import_payments(
+            upload, upload.filename, _actor(), dry_run=bool(form.check_only.data)
+        ),
+    )
+    if result is not None and result.ok and result.imported:
+        flash(
+            ngettext(
+                "Imported %(num)d payment: %(total)s yuan.",
+                "Imported %(num)d payments: %(total)s yuan.",
+                result.rows,
+                total=result.total,
+            ),
+            "success",
+        )
     return render_template(
         "tenancy/import.html",
         form=form,
@@ -237,10 +224,7 @@ def bank_file():
 def import_template():
     """The bank file's template: headers in the reader's language and one example row."""
     chinese = current_locale().startswith("zh")
-    resp = Response(bank_import.template_csv(chinese).encode("utf-8"), mimetype="text/csv")
-    resp.headers["Content-Disposition"] = 'attachment; filename="rent-bank-template.csv"'
-    resp.headers["X-Content-Type-Options"] = "nosniff"
-    return resp
+    return csv_attachment(bank_import.template_csv(chinese), "rent-bank-template.csv")
 
 
 # --- arrears -------------------------------------------------------------------------------

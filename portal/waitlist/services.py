@@ -33,7 +33,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app
-from flask_babel import force_locale
 
 from portal.accounts.models import User
 from portal.accounts.roles import Role
@@ -50,6 +49,7 @@ from portal.core import audit
 from portal.core.clock import CITY_TZ, today, utcnow
 from portal.core.crypto import protector
 from portal.core.errors import Forbidden, InvalidTransition, ValidationFailed
+from portal.core.i18n import in_locale_of
 from portal.core.i18n import lazy_gettext as _l
 from portal.core.scope import lock_row
 from portal.core.settings import RuleVersion, current_version, defaults
@@ -695,16 +695,11 @@ def _remove(entry: QueueEntry, actor, code: str, params: dict[str, Any]) -> None
         "waitlist_removed",
         {
             "reference": app.reference,
-            "reason": _in_locale(app.applicant, lambda: removal_sentence(code, params)),
+            "reason": in_locale_of(app.applicant, lambda: removal_sentence(code, params)),
         },
         link="/waitlist",
     )
     db.session.flush()
-
-
-def _in_locale(user: User, make) -> str:
-    with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
-        return str(make())
 
 
 # --- officers' actions -------------------------------------------------------------------
@@ -864,7 +859,9 @@ def reverify(entry: QueueEntry, on: date | None = None, actor=None) -> str:
             "waitlist_suspended",
             {
                 "reference": app.reference,
-                "reason": _in_locale(app.applicant, lambda: " ".join(suspension_sentences(entry))),
+                "reason": in_locale_of(
+                    app.applicant, lambda: " ".join(suspension_sentences(entry))
+                ),
                 "object_by": entry.object_by,
             },
             link="/waitlist",

@@ -11,32 +11,26 @@ member (a new job, a flat bought), the way a department's data change between tw
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
+import time_machine
 
-from portal.accounts.services import id_index
-from portal.applications.models import (
-    Application,
-    HouseholdMember,
-    PersonClaim,
-    Programme,
-    Relationship,
-    Status,
-)
+from portal.applications.models import Application, Programme
 from portal.core.clock import today
 from portal.extensions import db
+from portal.reviews.models import Review
 from portal.subsidy.models import AwardBasis, SubsidyAward
 from portal.tenancy.models import Lease
 from portal.verification.departments import Department
 from portal.verification.models import RegistryRecord
 from portal.waitlist.services import fresh_facts
-from tests.factories import DistrictFactory, ResidentFactory
+from tests.factories import DistrictFactory
+from tests.factories.applications import qualified_application
 from tests.factories.registry import local_household, put
-from tests.factories.tenancy import MARKET_RATE, make_lease
-from tests.factories.waitlist import _member_number
+from tests.factories.tenancy import MARKET_RATE, make_lease, noon
 
 
 def register(app: Application, **facts: Any) -> None:
@@ -82,52 +76,27 @@ def tenant_household(
     return lease
 
 
-def qualified_application(
-    district=None, *, programme: Programme = Programme.RENTAL_SUBSIDY, household_size: int = 2
-) -> Application:
-    """A qualified application (applicant, spouse, children) holding its members."""
-    district = district or DistrictFactory()
-    resident = ResidentFactory()
-    on = today() - timedelta(days=60)
-    app = Application(
-        applicant=resident,
-        programme=programme,
-        status=Status.QUALIFIED,
-        district=district,
-        contact_phone=resident.mobile,
-        current_address="桂林市七星区漓江路2号",
-        submitted_at=datetime.combine(on - timedelta(days=40), datetime.min.time(), UTC),
-        qualified_at=datetime.combine(on, datetime.min.time(), UTC),
-    )
-    app.members.append(
-        HouseholdMember(
-            position=0,
-            name=resident.real_name,
-            id_number=resident.id_number,
-            id_index=resident.id_number_index,
-            relation=Relationship.APPLICANT,
-            birth_date=resident.birth_date or date(1980, 1, 1),
-        )
-    )
-    for pos in range(1, household_size):
-        number, birth = _member_number(adult=pos == 1)
-        app.members.append(
-            HouseholdMember(
-                position=pos,
-                name=f"成员{pos}",
-                id_number=number,
-                id_index=id_index(number),
-                relation=Relationship.SPOUSE if pos == 1 else Relationship.CHILD,
-                birth_date=birth,
-            )
-        )
-    db.session.add(app)
+RENEWAL_START = date(2026, 3, 15)  # a three-year lease from then ends on 15 March 2029
+
+
+def lease_to_renew(district=None, officer=None) -> Lease:
+    """A three-year lease from ``RENEWAL_START``, its annual review out of the way (2030):
+    its renewal question falls due three months before it ends."""
+    with time_machine.travel(noon(RENEWAL_START), tick=False):
+        lease = tenant_household(district, officer, starts_on=RENEWAL_START, review_in_days=None)
+    lease.next_review_on = date(2030, 1, 1)
     db.session.flush()
-    app.reference = f"GL{on.year}{app.id:06d}"
-    for m in app.members:
-        db.session.add(PersonClaim(id_index=m.id_index, application_id=app.id))
-    db.session.flush()
-    return app
+    return lease
+
+
+def opened_review(lease: Lease) -> Review:
+    """The review the day's opening (``services.open_due``) opens for ``lease``."""
+    from portal.reviews import services
+
+    services.open_due()
+    return db.session.scalars(
+        sa.select(Review).where(Review.application_id == lease.application_id)
+    ).one()
 
 
 def subsidy_household(
@@ -137,7 +106,7 @@ def subsidy_household(
     the award's validity ends in ``valid_in_days`` days (None: a year, as awarded)."""
     from portal.subsidy.services import start_award
 
-    app = qualified_application(district)
+    app = qualified_application(district, programme=Programme.RENTAL_SUBSIDY)
     register(app, **facts)
     award = start_award(app, AwardBasis.SUBSIDY, officer or "system", facts=fresh_facts(app))
     if valid_in_days is not None:

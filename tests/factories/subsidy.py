@@ -4,23 +4,14 @@ made directly (no department checks, no notice), fast enough for tests that need
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
-from portal.accounts.services import id_index
-from portal.applications.models import (
-    Application,
-    HouseholdMember,
-    PersonClaim,
-    Programme,
-    Relationship,
-    Status,
-)
+from portal.applications.models import Application, Programme
 from portal.core.clock import today
 from portal.extensions import db
 from portal.subsidy.models import AwardBasis, AwardStatus, SubsidyAward, SubsidyBasis
-from tests.factories import DistrictFactory, ResidentFactory
-from tests.factories.waitlist import _member_number
+from tests.factories.applications import qualified_application
 
 _accounts = itertools.count(1)
 
@@ -33,49 +24,9 @@ def household(
     resident=None,
 ) -> Application:
     """A qualified application of ``size`` persons (applicant, spouse, children)."""
-    district = district or DistrictFactory()
-    resident = resident or ResidentFactory()
-    qualified = today() - timedelta(days=60)
-    app = Application(
-        applicant=resident,
-        programme=programme,
-        status=Status.QUALIFIED,
-        district=district,
-        contact_phone=resident.mobile,
-        current_address="桂林市秀峰区中山中路1号",
-        submitted_at=datetime.combine(qualified - timedelta(days=40), datetime.min.time(), UTC),
-        qualified_at=datetime.combine(qualified, datetime.min.time(), UTC),
+    return qualified_application(
+        district, resident=resident, household_size=size, programme=programme
     )
-    app.preferred_districts = [district]
-    app.members.append(
-        HouseholdMember(
-            position=0,
-            name=resident.real_name,
-            id_number=resident.id_number,
-            id_index=resident.id_number_index,
-            relation=Relationship.APPLICANT,
-            birth_date=resident.birth_date or date(1980, 1, 1),
-        )
-    )
-    for pos in range(1, size):
-        number, birth = _member_number(adult=pos == 1)
-        app.members.append(
-            HouseholdMember(
-                position=pos,
-                name=f"成员{pos}",
-                id_number=number,
-                id_index=id_index(number),
-                relation=Relationship.SPOUSE if pos == 1 else Relationship.CHILD,
-                birth_date=birth,
-            )
-        )
-    db.session.add(app)
-    db.session.flush()
-    app.reference = f"GL{qualified.year}{app.id:06d}"
-    for m in app.members:
-        db.session.add(PersonClaim(id_index=m.id_index, application_id=app.id))
-    db.session.flush()
-    return app
 
 
 def award(

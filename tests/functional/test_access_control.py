@@ -24,9 +24,9 @@ from portal.accounts.throttle import throttle_key
 from portal.config import TestConfig
 from portal.core.access import access_of
 from portal.core.audit import AuditEvent
-from portal.core.clock import utcnow
+from portal.core.clock import today, utcnow
 from tests.conftest import PortalClient
-from tests.factories import PASSWORD, ResidentFactory
+from tests.factories import PASSWORD, DistrictFactory, ResidentFactory
 from tests.factories.fixtures import make_staff, sign_in, sign_in_staff
 
 ANON = "anonymous"
@@ -36,8 +36,9 @@ ALL_ROLES = [ANON, *(r.value for r in Role)]
 # ---------------------------------------------------------------- helpers
 
 
-def _client_as(app, who: str):
-    """A fresh browser signed in as a new account of role ``who`` (or anonymous)."""
+def _client_as(app, who: str, district=None):
+    """A fresh browser signed in as a new account of role ``who`` (or anonymous); an
+    officer works in ``district`` when given (else in a new district of their own)."""
     c = app.test_client()
     if who == ANON:
         return c, None
@@ -47,7 +48,8 @@ def _client_as(app, who: str):
         resp = sign_in(c, user.mobile)
         assert resp.status_code == 302, resp.get_data(as_text=True)
     else:
-        user = make_staff(role)
+        kwargs = {"districts": [district]} if role is Role.OFFICER and district else {}
+        user = make_staff(role, **kwargs)
         sign_in_staff(c, user)
     return c, user
 
@@ -239,7 +241,44 @@ STAFF_ONLY = {
     "auditor": OK,
 }
 
-# page -> role -> expected answer (from the @allow declarations in portal/*/views.py)
+# rent and exit, rental subsidy, annual reviews: @allow(Role.OFFICER, Role.MANAGER)
+HOUSING_STAFF = {
+    ANON: LOGIN,
+    "resident": DENIED,
+    "officer": OK,
+    "reviewer": DENIED,
+    "manager": OK,
+    "admin": DENIED,
+    "security": DENIED,
+    "auditor": DENIED,
+}
+
+MANAGER_ONLY = {
+    ANON: LOGIN,
+    "resident": DENIED,
+    "officer": DENIED,
+    "reviewer": DENIED,
+    "manager": OK,
+    "admin": DENIED,
+    "security": DENIED,
+    "auditor": DENIED,
+}
+
+# a household's own pages (/my/...): @allow(Role.RESIDENT)
+RESIDENT_ONLY = {
+    ANON: LOGIN,
+    "resident": OK,
+    "officer": DENIED,
+    "reviewer": DENIED,
+    "manager": DENIED,
+    "admin": DENIED,
+    "security": DENIED,
+    "auditor": DENIED,
+}
+
+# page -> role -> expected answer (from the @allow declarations in portal/*/views.py);
+# {award}, {lease}, {case}, {review}: a record in the district the officer works in,
+# {month}: a computed month of rental subsidy
 EXPECTED = {
     "/staff/": STAFF_ONLY,
     "/admin/accounts": {
@@ -312,15 +351,69 @@ EXPECTED = {
         "security": OK,
         "auditor": OK,
     },
+    "/staff/subsidy/": HOUSING_STAFF,
+    "/staff/subsidy/runs/{month}": HOUSING_STAFF,
+    "/staff/subsidy/awards": HOUSING_STAFF,
+    "/staff/subsidy/awards/{award}": HOUSING_STAFF,
+    "/staff/tenancy/": HOUSING_STAFF,
+    "/staff/tenancy/leases/{lease}": HOUSING_STAFF,
+    "/staff/tenancy/arrears": HOUSING_STAFF,
+    "/staff/tenancy/import": HOUSING_STAFF,
+    "/staff/tenancy/import/template.csv": HOUSING_STAFF,
+    "/staff/tenancy/exits": HOUSING_STAFF,
+    "/staff/tenancy/exits/{case}": HOUSING_STAFF,
+    "/staff/annual-reviews": HOUSING_STAFF,
+    "/staff/annual-reviews/{review}": HOUSING_STAFF,
+    "/staff/annual-reviews/renewals": HOUSING_STAFF,
+    "/manager/rules/subsidy": MANAGER_ONLY,
+    "/manager/rules/tenancy": MANAGER_ONLY,
+    "/my/home": RESIDENT_ONLY,
+    "/my/subsidy": RESIDENT_ONLY,
+    "/my/review": RESIDENT_ONLY,
 }
+
+
+def _records(page: str, district) -> dict[str, tuple[str, str | None]]:
+    """The records ``page`` names, made in ``district``: placeholder -> (its value in the
+    URL, the reference that shows it on its page)."""
+    from portal.reviews import services as reviews
+    from portal.reviews.models import ReviewKind
+    from portal.subsidy import services as subsidy
+    from portal.tenancy import exits
+    from portal.tenancy.models import ExitReason
+    from tests.factories.reviews import tenant_household
+    from tests.factories.subsidy import award
+
+    made: dict[str, tuple[str, str]] = {}
+    if "{award}" in page:
+        row = award(district)
+        made["award"] = (str(row.id), row.reference)
+    if "{lease}" in page or "{case}" in page or "{review}" in page:
+        lease = tenant_household(district)
+        made["lease"] = (str(lease.id), lease.reference)
+        if "{case}" in page:
+            case = exits.open_case(lease, ExitReason.ARREARS, "system", facts="欠租六个月")
+            made["case"] = (str(case.id), case.reference)
+        if "{review}" in page:
+            review = reviews.open_review(
+                lease.application, ReviewKind.ANNUAL, "system", due_on=lease.next_review_on
+            )
+            made["review"] = (str(review.id), review.reference)
+    if "{month}" in page:
+        month = subsidy.month_of(today())
+        subsidy.compute_month(month, make_staff(Role.MANAGER))
+        made["month"] = (f"{month:%Y-%m}", None)  # the URL names it, e.g. in the links
+    return made
 
 
 @pytest.mark.parametrize("who", ALL_ROLES)
 @pytest.mark.parametrize("page", list(EXPECTED))
 def test_page_access_matrix(app, db, page, who):
     target = ResidentFactory()
-    url = page.format(target=target.id)
-    browser, user = _client_as(app, who)
+    district = DistrictFactory()
+    records = _records(page, district)
+    url = page.format(target=target.id, **{k: value for k, (value, _) in records.items()})
+    browser, user = _client_as(app, who, district)
     expected = EXPECTED[page][who]
 
     resp = browser.get(url)
@@ -333,12 +426,17 @@ def test_page_access_matrix(app, db, page, who):
     elif expected == DENIED:
         assert resp.status_code == 403
         assert target.real_name not in resp.get_data(as_text=True)
+        for _value, shown in records.values():
+            assert shown is None or shown not in resp.get_data(as_text=True)
         # the denial is written to the audit log (E1)
         assert _count_events(db, "access.denied", actor_id=user.id, result="denied") == 1
     else:
         assert resp.status_code == 200, resp.get_data(as_text=True)[:500]
         if "{target}" in page:
             assert target.real_name in resp.get_data(as_text=True)
+        for name, (_value, shown) in records.items():
+            if shown is not None and "{" + name + "}" in page:
+                assert shown in resp.get_data(as_text=True), name
 
 
 # POST actions on an account page: the one role that may take each, and its effect.
@@ -493,6 +591,64 @@ def test_ending_ones_own_other_session_works(app, db, resident_client, resident)
     assert resp.status_code == 302
     assert second.get("/me").status_code == 302
     assert resident_client.get("/me").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        "/staff/subsidy/awards/{award}",
+        "/staff/tenancy/leases/{lease}",
+        "/staff/tenancy/exits/{case}",
+        "/staff/annual-reviews/{review}",
+    ],
+)
+def test_another_districts_record_answers_404_to_an_officer_and_is_audited(app, db, page):
+    records = _records(page, DistrictFactory())
+    url = page.format(**{k: value for k, (value, _) in records.items()})
+    browser, officer = _client_as(app, "officer")  # in a district of their own
+
+    resp = browser.get(url)
+
+    assert resp.status_code == 404
+    for _value, shown in records.values():
+        assert shown not in resp.get_data(as_text=True)
+    assert _count_events(db, "access.out_of_scope", actor_id=officer.id, result="denied") == 1
+
+
+def _household(district) -> dict[str, str]:
+    """A tenant household with its lease, its subsidy against the rent and its annual
+    review: the tenant's mobile and each record's reference."""
+    from portal.reviews import services as reviews
+    from portal.reviews.models import ReviewKind
+    from portal.subsidy.models import AwardBasis
+    from tests.factories.reviews import tenant_household
+    from tests.factories.subsidy import award
+
+    lease = tenant_household(district)
+    subsidy = award(app=lease.application, basis=AwardBasis.TENANT, lease=lease)
+    review = reviews.open_review(
+        lease.application, ReviewKind.ANNUAL, "system", due_on=lease.next_review_on
+    )
+    return {
+        "mobile": lease.tenant.mobile,
+        "/my/home": lease.reference,
+        "/my/subsidy": subsidy.reference,
+        "/my/review": review.reference,
+    }
+
+
+@pytest.mark.parametrize("page", ["/my/home", "/my/subsidy", "/my/review"])
+def test_a_households_pages_show_its_own_records_only(app, page):
+    district = DistrictFactory()
+    mine, theirs = _household(district), _household(district)
+    browser = app.test_client()
+    assert sign_in(browser, mine["mobile"]).status_code == 302
+
+    resp = browser.get(page)
+
+    assert resp.status_code == 200
+    assert mine[page] in resp.get_data(as_text=True)
+    assert theirs[page] not in resp.get_data(as_text=True)
 
 
 # ---------------------------------------------------------------- B3: 三权分立

@@ -10,23 +10,20 @@ from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
-from flask_migrate import upgrade
 from sqlalchemy.exc import IntegrityError
 
-from portal import create_app
 from portal.accounts.models import User
 from portal.accounts.roles import Role
 from portal.allocation import choosing
 from portal.allocation.models import AllocationRound, RoundEntrant, RoundStatus
 from portal.applications.models import Application
-from portal.config import TestConfig
 from portal.core.clock import today
 from portal.core.errors import Conflict, UnitTaken
 from portal.extensions import db
 from portal.housing.models import Unit, UnitStatus
 from portal.tenancy.models import Lease, LeaseStatus
 from portal.tenancy.services import create_lease
-from tests.conftest import _drop_postgres, _postgres_url
+from tests.conftest import own_database_app
 from tests.factories import DistrictFactory
 from tests.factories.allocation import ordered_round
 from tests.factories.fixtures import make_staff
@@ -43,15 +40,8 @@ needs_postgres = pytest.mark.skipif(
 
 @pytest.fixture
 def live_app(tmp_path, worker_id):
-    url = _postgres_url(BASE, f"alloc_{worker_id}")
-    app = create_app(TestConfig, instance_path=str(tmp_path / "i"), SQLALCHEMY_DATABASE_URI=url)
-    with app.app_context():
-        upgrade()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    _drop_postgres(BASE, url)
+    with own_database_app(tmp_path, f"alloc_{worker_id}") as app:
+        yield app
 
 
 def _run_all(target, args_list):

@@ -6,44 +6,23 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-import pytest
-import sqlalchemy as sa
 import time_machine
 
 from portal.accounts.roles import Role
-from portal.extensions import db
-from portal.reviews import renewals, services
-from portal.reviews.models import Review
+from portal.reviews import renewals
 from portal.tenancy import exits
 from tests.factories import DistrictFactory, ResidentFactory
 from tests.factories.fixtures import make_staff
-from tests.factories.reviews import tenant_household
+from tests.factories.reviews import lease_to_renew, opened_review, tenant_household
 from tests.factories.tenancy import noon
 from tests.functional.test_notices_api import bearer, problem, resident_token, staff_token
 
 ANSWER = "我们家今年收入没有变化，孩子还在上学。"
 
 
-@pytest.fixture
-def district(db):
-    return DistrictFactory()
-
-
-@pytest.fixture
-def officer(district):
-    return make_staff(Role.OFFICER, districts=[district])
-
-
-def opened(lease) -> Review:
-    services.open_due()
-    return db.session.scalars(
-        sa.select(Review).where(Review.application_id == lease.application_id)
-    ).one()
-
-
 def test_the_resident_reads_and_answers_the_review(client, district, officer):
     lease = tenant_household(district, officer)
-    review = opened(lease)
+    review = opened_review(lease)
     auth = bearer(resident_token(client, lease.tenant))
     body = client.get("/api/v1/me/review", headers=auth).get_json()
     mine = body["review"]
@@ -95,10 +74,7 @@ def test_the_resident_reports_a_change(client, district, officer):
 
 
 def test_the_resident_answers_the_renewal(client, district, officer):
-    start = date(2026, 3, 15)
-    with time_machine.travel(noon(start), tick=False):
-        lease = tenant_household(district, officer, starts_on=start, review_in_days=None)
-    lease.next_review_on = date(2030, 1, 1)
+    lease = lease_to_renew(district, officer)
     with time_machine.travel(noon(date(2028, 12, 20)), tick=False):
         renewals.ask_due()
         auth = bearer(resident_token(client, lease.tenant))
@@ -118,8 +94,8 @@ def test_the_resident_answers_the_renewal(client, district, officer):
 
 def test_officers_list_read_check_and_decide(client, district, officer):
     lease = tenant_household(district, officer, wage=3000)
-    review = opened(lease)
-    elsewhere = opened(tenant_household(DistrictFactory(), None))
+    review = opened_review(lease)
+    elsewhere = opened_review(tenant_household(DistrictFactory(), None))
     auth = bearer(staff_token(client, officer))
 
     listed = client.get("/api/v1/staff/annual-reviews", headers=auth).get_json()
@@ -176,7 +152,7 @@ def test_officers_list_read_check_and_decide(client, district, officer):
 
 
 def test_managers_read_but_do_not_decide(client, district, officer):
-    review = opened(tenant_household(district, officer))
+    review = opened_review(tenant_household(district, officer))
     auth = bearer(staff_token(client, make_staff(Role.MANAGER)))
     got = client.get(f"/api/v1/staff/annual-reviews/{review.id}", headers=auth)
     assert got.status_code == 200
@@ -190,10 +166,7 @@ def test_managers_read_but_do_not_decide(client, district, officer):
 
 
 def test_the_renewals_list(client, district, officer):
-    start = date(2026, 3, 15)
-    with time_machine.travel(noon(start), tick=False):
-        lease = tenant_household(district, officer, starts_on=start, review_in_days=None)
-    lease.next_review_on = date(2030, 1, 1)
+    lease = lease_to_renew(district, officer)
     with time_machine.travel(noon(date(2028, 12, 20)), tick=False):
         renewals.ask_due()
         auth = bearer(staff_token(client, officer))

@@ -9,15 +9,12 @@ import threading
 
 import pytest
 import sqlalchemy as sa
-from flask_migrate import upgrade
 
-from portal import create_app
 from portal.accounts.models import User
-from portal.config import TestConfig
 from portal.extensions import db
 from portal.reviews import services
 from portal.reviews.models import Review
-from tests.conftest import _drop_postgres, _postgres_url
+from tests.conftest import own_database_app
 
 THREADS = 6
 BASE = os.environ.get("TEST_DATABASE_URL")
@@ -28,15 +25,8 @@ needs_postgres = pytest.mark.skipif(
 
 @pytest.fixture
 def live_app(tmp_path, worker_id):
-    url = _postgres_url(BASE, f"rev_{worker_id}")
-    app = create_app(TestConfig, instance_path=str(tmp_path / "i"), SQLALCHEMY_DATABASE_URI=url)
-    with app.app_context():
-        upgrade()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    _drop_postgres(BASE, url)
+    with own_database_app(tmp_path, f"rev_{worker_id}") as app:
+        yield app
 
 
 @pytest.mark.postgres

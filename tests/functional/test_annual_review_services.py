@@ -5,7 +5,6 @@ tenancy services, and the household told."""
 
 from __future__ import annotations
 
-import json
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -22,7 +21,6 @@ from portal.core.errors import Forbidden, InvalidTransition, ValidationFailed
 from portal.extensions import db
 from portal.housing.models import UnitStatus
 from portal.jobs.core import execute
-from portal.notifications.models import Message
 from portal.reviews import services
 from portal.reviews.models import Review, ReviewKind, ReviewOutcome, ReviewStatus
 from portal.subsidy.models import AwardStatus
@@ -31,26 +29,9 @@ from portal.tenancy.models import ExitReason, ExitStatus, LeaseStatus, RentBasis
 from portal.verification.backends import Answer
 from portal.verification.departments import Department
 from tests.factories import DistrictFactory, ResidentFactory
-from tests.factories.fixtures import make_staff
+from tests.factories.fixtures import make_staff, messages
 from tests.factories.reviews import set_facts, subsidy_household, tenant_household
 from tests.factories.tenancy import noon
-
-
-@pytest.fixture
-def district(db):
-    return DistrictFactory()
-
-
-@pytest.fixture
-def officer(district):
-    return make_staff(Role.OFFICER, districts=[district])
-
-
-def messages(user, kind):
-    return [
-        json.loads(m.params_json)
-        for m in Message.query.filter_by(user_id=user.id, kind=kind).order_by(Message.id)
-    ]
 
 
 def reviews_of(app) -> list[Review]:

@@ -1,23 +1,19 @@
 """Concurrent requests with real commits (SECURITY.md F1, F2): the same submission sent at
 once from several threads makes one application; one person never lands in two."""
 
-import os
 import threading
 from datetime import date
 
 import pytest
 import sqlalchemy as sa
-from flask_migrate import upgrade
 
-from portal import create_app
 from portal.applications import services
 from portal.applications.models import Application, PersonClaim, Programme, Relationship, Status
 from portal.applications.texts import texts_hash
-from portal.config import TestConfig
 from portal.core.errors import DuplicateApplication
 from portal.core.identifiers import make_id_number
 from portal.extensions import db
-from tests.conftest import _drop_postgres, _postgres_url
+from tests.conftest import own_database_app
 
 pytestmark = pytest.mark.no_transaction
 THREADS = 6
@@ -25,17 +21,8 @@ THREADS = 6
 
 @pytest.fixture
 def live_app(tmp_path, worker_id):
-    base = os.environ.get("TEST_DATABASE_URL")
-    url = _postgres_url(base, f"conc_{worker_id}") if base else f"sqlite:///{tmp_path / 'c.db'}"
-    app = create_app(TestConfig, instance_path=str(tmp_path / "i"), SQLALCHEMY_DATABASE_URI=url)
-    with app.app_context():
-        upgrade()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    if base:
-        _drop_postgres(base, url)
+    with own_database_app(tmp_path, f"conc_{worker_id}") as app:
+        yield app
 
 
 def _ready_draft(app, n: int = 1):

@@ -32,14 +32,13 @@ from portal.credit.models import (
     SubjectKind,
 )
 from portal.extensions import db
-from portal.notifications.models import Message
 from portal.tenancy.services import create_lease
 from portal.waitlist import services as waitlist
 from portal.waitlist.explain import suspension_sentences
 from portal.waitlist.models import EntryStatus
 from tests.factories import DistrictFactory, ResidentFactory
 from tests.factories.applications import draft_for, submit
-from tests.factories.fixtures import make_staff
+from tests.factories.fixtures import make_staff, messages
 from tests.factories.housing import UnitFactory
 from tests.factories.waitlist import waiting_entry
 
@@ -49,15 +48,6 @@ REASON = "转租合同是伪造的，我一直住在这里，有水电缴费记�
 
 def noon(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, 12, tzinfo=CITY_TZ)
-
-
-def messages(user, kind: str) -> list[dict]:
-    return [
-        json.loads(m.params_json)
-        for m in db.session.scalars(
-            sa.select(Message).where(Message.user_id == user.id, Message.kind == kind)
-        )
-    ]
 
 
 def audited(event: str) -> list[AuditEvent]:

@@ -4,7 +4,6 @@ a document, a manager decides; the catalogue is versioned by managers; scope and
 
 from __future__ import annotations
 
-import html
 import io
 import re
 from datetime import timedelta
@@ -27,34 +26,18 @@ from portal.credit.models import (
 from portal.extensions import db
 from tests.factories import DistrictFactory, ResidentFactory
 from tests.factories.credit import organisation_code, person_id_number
-from tests.factories.fixtures import make_staff, sign_in, sign_in_staff
+from tests.factories.fixtures import (
+    make_staff,
+    page_text,
+    resident_browser,
+    staff_browser,
+)
 from tests.factories.waitlist import waiting_entry
 
 PDF = b"%PDF-1.4\n% test evidence\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 FACTS = "经现场核查，承租人将住房转租给他人居住，有租赁合同为证。"
 REASON = "转租合同是伪造的，我一直住在这里，有水电缴费记录可以证明。"
-
-
-def english(client):
-    client.set_cookie("locale", "en", domain="portal.test")
-    return client
-
-
-def staff_browser(app, user):
-    c = english(app.test_client())
-    sign_in_staff(c, user)
-    return c
-
-
-def resident_browser(app, resident):
-    c = english(app.test_client())
-    assert sign_in(c, resident.mobile).status_code == 302
-    return c
-
-
-def text(resp) -> str:
-    return html.unescape(resp.get_data(as_text=True))
 
 
 def flag_form(**changes) -> dict:
@@ -106,18 +89,18 @@ def test_a_manager_flags_with_evidence_and_another_confirms(app, flagger, confir
     browser = staff_browser(app, flagger)
     form = browser.get("/staff/credit/flag")
     assert form.status_code == 200
-    assert "V-SUBLET" in text(form)
+    assert "V-SUBLET" in page_text(form)
 
     resp = browser.post_form(
         "/staff/credit/flag",
         {**flag_form(), "evidence": [(io.BytesIO(PDF), "contract.pdf")]},
         content_type="multipart/form-data",
     )
-    assert resp.status_code == 302, text(resp)
+    assert resp.status_code == 302, page_text(resp)
     (record,) = records()
     assert record.status is RecordStatus.PENDING
     assert [f.original_name for f in record.evidence] == ["contract.pdf"]
-    page = text(browser.get(resp.headers["Location"]))
+    page = page_text(browser.get(resp.headers["Location"]))
     assert record.reference in page
     assert "another manager confirms or rejects it" in page
     evidence_url = f"/staff/credit/records/{record.id}/files/{record.evidence[0].id}"
@@ -130,7 +113,7 @@ def test_a_manager_flags_with_evidence_and_another_confirms(app, flagger, confir
     # four eyes: the flagger's own confirmation is refused with a clear page
     refused = browser.post_form(f"/staff/credit/records/{record.id}/confirm", {"note": ""})
     assert refused.status_code == 409
-    assert "another manager must confirm or reject it" in text(refused)
+    assert "another manager must confirm or reject it" in page_text(refused)
     db.session.expire_all()
     assert db.session.get(CreditRecord, record.id).status is RecordStatus.PENDING
     assert db.session.scalar(
@@ -146,7 +129,7 @@ def test_a_manager_flags_with_evidence_and_another_confirms(app, flagger, confir
     confirmed = db.session.get(CreditRecord, record.id)
     assert confirmed.status is RecordStatus.ACTIVE
     assert confirmed.confirmed_by_id == confirmer.id
-    page = text(other.get(f"/staff/credit/records/{record.id}"))
+    page = page_text(other.get(f"/staff/credit/records/{record.id}"))
     assert "In force" in page
     assert "Credit score" in page
     assert "70" in page  # 100 - 30
@@ -199,7 +182,7 @@ def test_flagging_errors_are_shown_and_files_must_be_attached_again(app, flagger
         content_type="multipart/form-data",
     )
     assert resp.status_code == 422
-    body = text(resp)
+    body = page_text(resp)
     assert message in body
     assert "The files you chose were not kept" in body
     assert records() == []
@@ -213,7 +196,7 @@ def test_a_file_that_is_not_what_its_name_says_is_refused(app, flagger):
         content_type="multipart/form-data",
     )
     assert resp.status_code == 422
-    assert "Only PDF, JPG or PNG files are accepted" in text(resp)
+    assert "Only PDF, JPG or PNG files are accepted" in page_text(resp)
     assert records() == []
 
 
@@ -235,7 +218,7 @@ def test_officers_see_their_districts_own_flags_and_organisations(app, flagger):
         code="V-BREACH",
     )
     browser = staff_browser(app, officer)
-    listing = text(browser.get("/staff/credit/"))
+    listing = page_text(browser.get("/staff/credit/"))
     assert mine.reference in listing
     assert org.reference in listing
     assert elsewhere.reference not in listing
@@ -245,7 +228,7 @@ def test_officers_see_their_districts_own_flags_and_organisations(app, flagger):
             AuditEvent.event == "access.out_of_scope", AuditEvent.actor_id == officer.id
         )
     )
-    manager_listing = text(staff_browser(app, flagger).get("/staff/credit/?status=pending"))
+    manager_listing = page_text(staff_browser(app, flagger).get("/staff/credit/?status=pending"))
     for r in (mine, elsewhere, org):
         assert r.reference in manager_listing
 
@@ -262,13 +245,13 @@ def test_the_records_list_filters(app, flagger):
     one = pending(flagger, name="赵六")
     two = pending(flagger, code="V-BREACH", name="钱七")
     browser = staff_browser(app, flagger)
-    by_grade = text(browser.get("/staff/credit/?grade=general"))
+    by_grade = page_text(browser.get("/staff/credit/?grade=general"))
     assert two.reference in by_grade
     assert one.reference not in by_grade
-    by_name = text(browser.get("/staff/credit/?q=赵六"))
+    by_name = page_text(browser.get("/staff/credit/?q=赵六"))
     assert one.reference in by_name
     assert two.reference not in by_name
-    by_number = text(browser.get(f"/staff/credit/?q={two.subject_id_number}"))
+    by_number = page_text(browser.get(f"/staff/credit/?q={two.subject_id_number}"))
     assert two.reference in by_number
     assert one.reference not in by_number
     rows = by_number[by_number.index("<tbody>") : by_number.index("</tbody>")]
@@ -285,14 +268,14 @@ def test_the_resident_sees_objects_with_a_document_and_is_answered(app, flagger,
     someone = services.confirm(pending(flagger), confirmer)
     browser = resident_browser(app, resident)
 
-    overview = text(browser.get("/my/credit"))
+    overview = page_text(browser.get("/my/credit"))
     assert record.reference in overview
     assert someone.reference not in overview
     assert "70" in overview
     assert "grade C" in overview
     assert browser.get(f"/my/credit/{someone.reference}").status_code == 404
 
-    page = text(browser.get(f"/my/credit/{record.reference}"))
+    page = page_text(browser.get(f"/my/credit/{record.reference}"))
     assert "Object to this record" in page
     assert FACTS in page
 
@@ -302,15 +285,15 @@ def test_the_resident_sees_objects_with_a_document_and_is_answered(app, flagger,
         content_type="multipart/form-data",
     )
     assert short.status_code == 422
-    assert "at least 10 characters" in text(short)
-    assert "choose them again" in text(short)
+    assert "at least 10 characters" in page_text(short)
+    assert "choose them again" in page_text(short)
 
     resp = browser.post_form(
         f"/my/credit/{record.reference}/objection",
         {"reason": REASON, "files": [(io.BytesIO(PNG), "bill.png")]},
         content_type="multipart/form-data",
     )
-    assert resp.status_code == 302, text(resp)
+    assert resp.status_code == 302, page_text(resp)
     appeal = db.session.scalars(sa.select(CreditAppeal)).one()
     assert [f.original_name for f in appeal.files] == ["bill.png"]
     file_url = f"/my/credit/{record.reference}/files/{appeal.files[0].id}"
@@ -319,7 +302,7 @@ def test_the_resident_sees_objects_with_a_document_and_is_answered(app, flagger,
     assert intruder.get(file_url).status_code == 404
 
     manager = staff_browser(app, confirmer)
-    queue = text(manager.get("/staff/credit/appeals"))
+    queue = page_text(manager.get("/staff/credit/appeals"))
     assert record.reference in queue
     assert manager.get(f"/staff/credit/records/{record.id}/files/{appeal.files[0].id}").data == PNG
     resp = manager.post_form(
@@ -330,18 +313,18 @@ def test_the_resident_sees_objects_with_a_document_and_is_answered(app, flagger,
     db.session.expire_all()
     assert db.session.get(CreditAppeal, appeal.id).status is AppealStatus.GRANTED
     assert db.session.get(CreditRecord, record.id).status is RecordStatus.ANNULLED
-    page = text(browser.get(f"/my/credit/{record.reference}"))
+    page = page_text(browser.get(f"/my/credit/{record.reference}"))
     assert "Annulled after objection" in page
     assert "经复核，转租事实不成立。" in page
     assert "Object to this record" not in page
-    assert "100" in text(browser.get("/my/credit"))
+    assert "100" in page_text(browser.get("/my/credit"))
 
 
 def test_a_pending_record_is_not_shown_to_its_subject(app, flagger):
     resident = ResidentFactory()
     record = pending(flagger, id_number=resident.id_number)
     browser = resident_browser(app, resident)
-    assert record.reference not in text(browser.get("/my/credit"))
+    assert record.reference not in page_text(browser.get("/my/credit"))
     assert browser.get(f"/my/credit/{record.reference}").status_code == 404
 
 
@@ -351,7 +334,7 @@ def test_the_waiting_list_page_names_the_credit_record(app, flagger, confirmer):
     record = services.confirm(
         pending(flagger, id_number=resident.id_number, code="V-VACANT"), confirmer
     )
-    page = text(resident_browser(app, resident).get("/waitlist"))
+    page = page_text(resident_browser(app, resident).get("/waitlist"))
     assert "A credit record suspends your household's place" in page
     assert record.reference in page
     assert "/my/credit" in page
@@ -374,24 +357,24 @@ def version_form(**changes) -> dict:
 
 def test_managers_add_versions_with_checks_and_retire_codes(app, flagger):
     browser = staff_browser(app, flagger)
-    catalogue = text(browser.get("/staff/credit/catalogue"))
+    catalogue = page_text(browser.get("/staff/credit/catalogue"))
     assert "V-FALSE-PLEDGE" in catalogue
     assert "Add a violation code" in catalogue
 
     resp = browser.post_form("/staff/credit/catalogue/V-BREACH", version_form(publish_months="24"))
     assert resp.status_code == 422
-    assert "published for 3 to 12 months" in text(resp)
+    assert "published for 3 to 12 months" in page_text(resp)
     resp = browser.post_form(
         "/staff/credit/catalogue/V-BREACH",
         version_form(effective_from=(today() - timedelta(days=1)).isoformat()),
     )
     assert resp.status_code == 422
-    assert "the past is not rewritten" in text(resp)
+    assert "the past is not rewritten" in page_text(resp)
 
     resp = browser.post_form("/staff/credit/catalogue/V-BREACH", version_form(points="8"))
     assert resp.status_code == 302
     assert services.violation_type("V-BREACH").points == 8
-    history = text(browser.get("/staff/credit/catalogue/V-BREACH"))
+    history = page_text(browser.get("/staff/credit/catalogue/V-BREACH"))
     assert "in force" in history
 
     resp = browser.post_form(
@@ -399,12 +382,12 @@ def test_managers_add_versions_with_checks_and_retire_codes(app, flagger):
         version_form(code="V-NOISE", name_zh="噪音扰民", name_en="Noise nuisance"),
     )
     assert resp.status_code == 302
-    assert "V-NOISE" in text(browser.get("/staff/credit/catalogue"))
+    assert "V-NOISE" in page_text(browser.get("/staff/credit/catalogue"))
     resp = browser.post_form(
         "/staff/credit/catalogue/V-NOISE/retire", {"effective_from": today().isoformat()}
     )
     assert resp.status_code == 302
-    assert "Retired codes" in text(browser.get("/staff/credit/catalogue"))
+    assert "Retired codes" in page_text(browser.get("/staff/credit/catalogue"))
     versions = db.session.scalars(
         sa.select(ViolationType.version).where(ViolationType.code == "V-NOISE")
     ).all()
@@ -414,18 +397,18 @@ def test_managers_add_versions_with_checks_and_retire_codes(app, flagger):
 def test_officers_read_the_catalogue_but_cannot_change_it(app):
     officer = staff_browser(app, make_staff(Role.OFFICER))
     assert officer.get("/staff/credit/catalogue").status_code == 200
-    page = text(officer.get("/staff/credit/catalogue/V-SUBLET"))
+    page = page_text(officer.get("/staff/credit/catalogue/V-SUBLET"))
     assert "Add a version" not in page
     assert officer.post_form("/staff/credit/catalogue/V-SUBLET", version_form()).status_code == 403
     assert officer.get("/staff/credit/catalogue/new").status_code == 403
 
 
 def test_the_workbench_links_the_credit_pages(app, flagger):
-    manager_home = text(staff_browser(app, flagger).get("/staff/"))
+    manager_home = page_text(staff_browser(app, flagger).get("/staff/"))
     assert "/staff/credit/appeals" in manager_home
     assert "/staff/credit/catalogue" in manager_home
-    officer_home = text(staff_browser(app, make_staff(Role.OFFICER)).get("/staff/"))
+    officer_home = page_text(staff_browser(app, make_staff(Role.OFFICER)).get("/staff/"))
     assert "/staff/credit/flag" in officer_home
     assert re.search(
-        r'href="/my/credit"', text(resident_browser(app, ResidentFactory()).get("/me"))
+        r'href="/my/credit"', page_text(resident_browser(app, ResidentFactory()).get("/me"))
     )

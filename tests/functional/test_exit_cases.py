@@ -5,7 +5,6 @@ and still owed); cancellation."""
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from decimal import Decimal
 
@@ -20,7 +19,6 @@ from portal.credit import services as credit
 from portal.credit.models import CreditRecord, Grade, RecordStatus, SubjectKind
 from portal.extensions import db
 from portal.housing.models import UnitStatus
-from portal.notifications.models import Message
 from portal.tenancy import exits, rent
 from portal.tenancy.models import (
     ExitCase,
@@ -29,22 +27,11 @@ from portal.tenancy.models import (
     LeaseStatus,
     PaymentSource,
 )
-from tests.factories import DistrictFactory
-from tests.factories.fixtures import make_staff
+from tests.factories.fixtures import make_staff, messages
 from tests.factories.tenancy import make_lease, noon
 
 START = date(2027, 1, 1)
 FACTS = "经现场核查，承租人将住房转租给他人居住。"
-
-
-@pytest.fixture
-def district(db):
-    return DistrictFactory()
-
-
-@pytest.fixture
-def officer(district):
-    return make_staff(Role.OFFICER, districts=[district])
 
 
 @pytest.fixture
@@ -55,15 +42,6 @@ def clock():
 
 def at(clock, day: date) -> None:
     clock.move_to(noon(day))
-
-
-def messages(user, kind: str) -> list[dict]:
-    return [
-        json.loads(m.params_json)
-        for m in db.session.scalars(
-            sa.select(Message).where(Message.user_id == user.id, Message.kind == kind)
-        )
-    ]
 
 
 # --- opening -------------------------------------------------------------------------------

@@ -5,7 +5,6 @@ another district's officer gets 404."""
 
 from __future__ import annotations
 
-import html
 from datetime import timedelta
 from decimal import Decimal
 
@@ -18,41 +17,10 @@ from portal.housing.models import UnitStatus
 from portal.tenancy import exits, rent
 from portal.tenancy.models import ExitReason, ExitStatus, LeaseStatus
 from tests.factories import DistrictFactory, ResidentFactory
-from tests.factories.fixtures import make_staff, sign_in, sign_in_staff
+from tests.factories.fixtures import make_staff, page_text, resident_browser, staff_browser
 from tests.factories.tenancy import make_lease
 
 FACTS = "经现场核查，承租人将住房转租给他人居住。"
-
-
-def english(client):
-    client.set_cookie("locale", "en", domain="portal.test")
-    return client
-
-
-def staff_browser(app, user):
-    c = english(app.test_client())
-    sign_in_staff(c, user)
-    return c
-
-
-def resident_browser(app, resident):
-    c = english(app.test_client())
-    assert sign_in(c, resident.mobile).status_code == 302
-    return c
-
-
-def text(resp) -> str:
-    return html.unescape(resp.get_data(as_text=True))
-
-
-@pytest.fixture
-def district(db):
-    return DistrictFactory()
-
-
-@pytest.fixture
-def officer(district):
-    return make_staff(Role.OFFICER, districts=[district])
 
 
 @pytest.fixture
@@ -62,7 +30,7 @@ def lease(district, officer):
 
 def test_an_officer_opens_a_case_from_the_lease_page(app, officer, lease):
     browser = staff_browser(app, officer)
-    page = text(browser.get(f"/staff/tenancy/leases/{lease.id}"))
+    page = page_text(browser.get(f"/staff/tenancy/leases/{lease.id}"))
     assert "Open an exit case" in page
     resp = browser.post_form(
         f"/staff/tenancy/leases/{lease.id}/exit", {"reason": "sublet", "facts": " "}
@@ -75,7 +43,7 @@ def test_an_officer_opens_a_case_from_the_lease_page(app, officer, lease):
     assert resp.status_code == 302
     case = exits.open_case_of(lease)
     assert resp.headers["Location"].endswith(f"/staff/tenancy/exits/{case.id}")
-    page = text(browser.get(f"/staff/tenancy/exits/{case.id}"))
+    page = page_text(browser.get(f"/staff/tenancy/exits/{case.id}"))
     assert case.reference in page
     assert FACTS in page
     assert "Check the home out" in page
@@ -89,10 +57,10 @@ def test_the_queue_puts_overdue_cases_first(app, district, officer):
     late.status = ExitStatus.OVERDUE
     late.move_out_by = today() - timedelta(days=3)
     browser = staff_browser(app, officer)
-    page = text(browser.get("/staff/tenancy/exits"))
+    page = page_text(browser.get("/staff/tenancy/exits"))
     assert page.index(late.reference) < page.index(moving.reference)
     assert "Not vacated after the moving period" in page
-    closed_only = text(browser.get("/staff/tenancy/exits?status=closed"))
+    closed_only = page_text(browser.get("/staff/tenancy/exits?status=closed"))
     assert late.reference not in closed_only
 
 
@@ -110,7 +78,7 @@ def test_check_out_settle_on_the_case_page(app, officer, lease):
         },
     )
     assert resp.status_code == 422
-    page = text(resp)
+    page = page_text(resp)
     assert "cannot be in the future" in page
     assert "墙面完好" in page
     assert lease.status is LeaseStatus.ACTIVE
@@ -129,14 +97,14 @@ def test_check_out_settle_on_the_case_page(app, officer, lease):
     assert case.status is ExitStatus.CHECKED_OUT
     assert lease.status is LeaseStatus.ENDED
     assert lease.unit.status is UnitStatus.VACANT
-    page = text(browser.get(url))
+    page = page_text(browser.get(url))
     assert "Deposit settlement" in page
     assert "To refund" in page
     resp = browser.post_form(f"{url}/settle", {"note": "退至原账户"})
     assert resp.status_code == 302
     db.session.expire_all()
     assert case.status is ExitStatus.CLOSED
-    assert "Settled on" in text(browser.get(url))
+    assert "Settled on" in page_text(browser.get(url))
     assert browser.post_form(f"{url}/cancel", {"reason": "太晚了"}).status_code == 409
 
 
@@ -158,7 +126,7 @@ def test_another_districts_officer_gets_404_on_a_case(app, officer, lease):
     resp = stranger.post_form(f"/staff/tenancy/exits/{case.id}/cancel", {"reason": "不相干"})
     assert resp.status_code == 404
     assert case.status is ExitStatus.MOVING
-    assert case.reference not in text(stranger.get("/staff/tenancy/exits"))
+    assert case.reference not in page_text(stranger.get("/staff/tenancy/exits"))
 
 
 def test_the_household_gives_notice_and_follows_its_case(app, officer, lease):
@@ -185,7 +153,7 @@ def test_the_household_gives_notice_and_follows_its_case(app, officer, lease):
     assert resp.status_code == 302
     case = exits.open_case_of(lease)
     assert case.reason is ExitReason.VOLUNTARY
-    page = text(browser.get("/my/home"))
+    page = page_text(browser.get("/my/home"))
     assert case.reference in page
     assert "Leaving the home" in page
     assert "Please move out by" in page
@@ -195,7 +163,7 @@ def test_the_household_gives_notice_and_follows_its_case(app, officer, lease):
         case, officer, on=today(), condition_note="完好", keys_returned=True, damages="0"
     )
     exits.settle(case, officer)
-    page = text(browser.get("/my/home"))
+    page = page_text(browser.get("/my/home"))
     assert "Deposit settlement" in page
     assert "To refund" in page
     assert lease.reference in page  # the ended lease is still shown
@@ -217,7 +185,7 @@ def test_the_settlement_shows_what_is_owed(app, district, officer):
         case, officer, on=today(), condition_note="完好", keys_returned=True, damages="0"
     )
     assert case.settlement < 0
-    page = text(staff_browser(app, officer).get(f"/staff/tenancy/exits/{case.id}"))
+    page = page_text(staff_browser(app, officer).get(f"/staff/tenancy/exits/{case.id}"))
     assert "Still owed" in page
     assert f"{-case.settlement} yuan" in page
     assert isinstance(case.settlement, Decimal)

@@ -5,14 +5,12 @@ once per period, however many runners ask, and a failed run is recorded and take
 from __future__ import annotations
 
 import html
-import os
 import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from flask_migrate import upgrade
 
 from portal import create_app
 from portal.config import TestConfig
@@ -25,7 +23,7 @@ from portal.notifications.models import Message, OutboxItem
 from portal.notifications.services import notify
 from portal.verification import services as verification
 from portal.verification.models import CheckStatus
-from tests.conftest import PortalClient, _drop_postgres, _postgres_url
+from tests.conftest import PortalClient, own_database_app
 from tests.factories import DistrictFactory, ResidentFactory
 from tests.factories.applications import draft_for, submit
 from tests.factories.registry import local_household
@@ -324,18 +322,9 @@ def test_a_periodic_job_asked_for_in_process_runs_once_in_its_period(db, senders
 
 @pytest.fixture
 def live_app(tmp_path, worker_id):
-    base = os.environ.get("TEST_DATABASE_URL")
-    url = _postgres_url(base, f"jobs_{worker_id}") if base else f"sqlite:///{tmp_path / 'j.db'}"
-    app = create_app(TestConfig, instance_path=str(tmp_path / "i"), SQLALCHEMY_DATABASE_URI=url)
-    app.test_client_class = PortalClient
-    with app.app_context():
-        upgrade()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    if base:
-        _drop_postgres(base, url)
+    with own_database_app(tmp_path, f"jobs_{worker_id}") as app:
+        app.test_client_class = PortalClient
+        yield app
 
 
 def _run_all(target, n: int) -> list:

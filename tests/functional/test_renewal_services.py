@@ -31,22 +31,11 @@ from portal.tenancy.services import add_years
 from portal.verification.departments import Department
 from tests.factories import DistrictFactory, ResidentFactory
 from tests.factories.fixtures import make_staff
-from tests.factories.reviews import set_facts, tenant_household
+from tests.factories.reviews import lease_to_renew, set_facts
 from tests.factories.tenancy import noon
 
-START = date(2026, 3, 15)
 ENDS = date(2029, 3, 15)  # a three-year lease
 ASK_ON = date(2028, 12, 15)  # three months before
-
-
-@pytest.fixture
-def district(db):
-    return DistrictFactory()
-
-
-@pytest.fixture
-def officer(district):
-    return make_staff(Role.OFFICER, districts=[district])
 
 
 def at(day: date):
@@ -55,10 +44,7 @@ def at(day: date):
 
 @pytest.fixture
 def lease(district, officer):
-    with at(START):
-        lease = tenant_household(district, officer, starts_on=START, review_in_days=None)
-    lease.next_review_on = date(2030, 1, 1)  # no annual review in the way
-    db.session.flush()
+    lease = lease_to_renew(district, officer)
     assert lease.ends_on == ENDS
     return lease
 

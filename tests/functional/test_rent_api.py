@@ -24,16 +24,6 @@ FACTS = "经现场核查，承租人将住房转租给他人居住。"
 
 
 @pytest.fixture
-def district(db):
-    return DistrictFactory()
-
-
-@pytest.fixture
-def officer(district):
-    return make_staff(Role.OFFICER, districts=[district])
-
-
-@pytest.fixture
 def lease(district, officer):
     made = make_lease(district, officer, starts_on=rent.add_months(rent.month_of(today()), -2))
     rent.charge_rent()

@@ -7,18 +7,11 @@ import csv
 import io
 import zipfile
 
-import pytest
-
 from portal.accounts.roles import Role
 from portal.core.clock import today
 from portal.tenancy import rent
 from tests.factories import DistrictFactory
 from tests.factories.tenancy import make_lease
-
-
-@pytest.fixture
-def district(db):
-    return DistrictFactory()
 
 
 def ask(client, kind, fmt):

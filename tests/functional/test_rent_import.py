@@ -32,16 +32,6 @@ CELL_DATE = datetime(2027, 3, 1)  # noqa: DTZ001 (a spreadsheet cell has no zone
 
 
 @pytest.fixture
-def district(db):
-    return DistrictFactory()
-
-
-@pytest.fixture
-def officer(district):
-    return make_staff(Role.OFFICER, districts=[district])
-
-
-@pytest.fixture
 def leases(district, officer):
     with time_machine.travel(noon(START), tick=False) as clock:
         made = [make_lease(district, officer, starts_on=START) for _ in range(3)]

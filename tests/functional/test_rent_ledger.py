@@ -6,7 +6,6 @@ offset."""
 
 from __future__ import annotations
 
-import json
 from datetime import date
 from decimal import Decimal
 
@@ -19,7 +18,6 @@ from portal.core.errors import Forbidden, InvalidTransition, ValidationFailed
 from portal.core.settings import add_version
 from portal.credit.models import CreditRecord, RecordStatus
 from portal.extensions import db
-from portal.notifications.models import Message
 from portal.tenancy import rent
 from portal.tenancy.models import (
     ExitCase,
@@ -30,21 +28,10 @@ from portal.tenancy.models import (
     RentCharge,
     RentPayment,
 )
-from tests.factories import DistrictFactory
-from tests.factories.fixtures import make_staff
+from tests.factories.fixtures import make_staff, messages
 from tests.factories.tenancy import make_lease, noon
 
 START = date(2027, 1, 1)
-
-
-@pytest.fixture
-def district(db):
-    return DistrictFactory()
-
-
-@pytest.fixture
-def officer(district):
-    return make_staff(Role.OFFICER, districts=[district])
 
 
 @pytest.fixture
@@ -62,15 +49,6 @@ def months(lease) -> dict[str, tuple]:
         c.month.strftime("%Y-%m"): (c.amount, c.paid, c.settled_on)
         for c in sorted(rent.charges_of(lease), key=lambda c: c.month)
     }
-
-
-def messages(user, kind: str) -> list[dict]:
-    return [
-        json.loads(m.params_json)
-        for m in db.session.scalars(
-            sa.select(Message).where(Message.user_id == user.id, Message.kind == kind)
-        )
-    ]
 
 
 # --- the lease -----------------------------------------------------------------------------

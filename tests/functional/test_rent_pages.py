@@ -5,7 +5,6 @@ ledger, payments and deposit."""
 
 from __future__ import annotations
 
-import html
 import io
 import re
 from datetime import timedelta
@@ -21,39 +20,8 @@ from portal.extensions import db
 from portal.tenancy import rent
 from portal.tenancy.models import PaymentSource, RentPayment
 from tests.factories import DistrictFactory, ResidentFactory
-from tests.factories.fixtures import make_staff, sign_in, sign_in_staff
+from tests.factories.fixtures import make_staff, page_text, resident_browser, staff_browser
 from tests.factories.tenancy import make_lease
-
-
-def english(client):
-    client.set_cookie("locale", "en", domain="portal.test")
-    return client
-
-
-def staff_browser(app, user):
-    c = english(app.test_client())
-    sign_in_staff(c, user)
-    return c
-
-
-def resident_browser(app, resident):
-    c = english(app.test_client())
-    assert sign_in(c, resident.mobile).status_code == 302
-    return c
-
-
-def text(resp) -> str:
-    return html.unescape(resp.get_data(as_text=True))
-
-
-@pytest.fixture
-def district(db):
-    return DistrictFactory()
-
-
-@pytest.fixture
-def officer(district):
-    return make_staff(Role.OFFICER, districts=[district])
 
 
 def months_ago(n: int):
@@ -72,20 +40,20 @@ def test_the_leases_list_finds_by_reference_and_arrears(app, district, officer, 
     paid_up = make_lease(district, officer)
     rent.record_payment(paid_up, officer, amount="500", paid_on=today())
     browser = staff_browser(app, officer)
-    page = text(browser.get("/staff/tenancy/"))
+    page = page_text(browser.get("/staff/tenancy/"))
     assert owing.reference in page
     assert paid_up.reference in page
-    page = text(browser.get("/staff/tenancy/?arrears=y"))
+    page = page_text(browser.get("/staff/tenancy/?arrears=y"))
     assert owing.reference in page
     assert paid_up.reference not in page
-    page = text(browser.get(f"/staff/tenancy/?q={paid_up.reference.lower()}"))
+    page = page_text(browser.get(f"/staff/tenancy/?q={paid_up.reference.lower()}"))
     assert paid_up.reference in page
     assert owing.reference not in page
 
 
 def test_the_lease_page_shows_the_ledger_and_records_a_payment(app, district, officer, owing):
     browser = staff_browser(app, officer)
-    page = text(browser.get(f"/staff/tenancy/leases/{owing.id}"))
+    page = page_text(browser.get(f"/staff/tenancy/leases/{owing.id}"))
     assert owing.reference in page
     assert months_ago(3).strftime("%Y-%m") in page
     assert "Overdue" in page
@@ -97,7 +65,7 @@ def test_the_lease_page_shows_the_ledger_and_records_a_payment(app, district, of
         {"amount": "12.345", "paid_on": today().isoformat(), "note": "收据 0001"},
     )
     assert resp.status_code == 422
-    page = text(resp)
+    page = page_text(resp)
     assert "at most two decimal places" in page
     assert 'value="12.345"' in page
     assert "收据 0001" in page
@@ -129,8 +97,8 @@ def test_another_districts_officer_gets_404(app, owing):
     )
     assert resp.status_code == 404
     assert rent.payments_of(owing) == []
-    assert owing.reference not in text(browser.get("/staff/tenancy/"))
-    assert owing.reference not in text(browser.get("/staff/tenancy/arrears"))
+    assert owing.reference not in page_text(browser.get("/staff/tenancy/"))
+    assert owing.reference not in page_text(browser.get("/staff/tenancy/arrears"))
     denied = db.session.scalars(
         sa.select(AuditEvent).where(AuditEvent.event == "access.out_of_scope")
     ).all()
@@ -147,7 +115,7 @@ def test_residents_may_not_use_the_staff_pages(app, owing):
 
 def test_the_arrears_list(app, officer, owing):
     rent.remind_arrears()
-    page = text(staff_browser(app, officer).get("/staff/tenancy/arrears"))
+    page = page_text(staff_browser(app, officer).get("/staff/tenancy/arrears"))
     assert owing.reference in page
     assert rent.arrears_of(owing).amount.to_eng_string() in page
     assert today().strftime("%Y") in page
@@ -168,7 +136,7 @@ def test_the_bank_file_page_imports_and_lists_problems(app, district, officer, o
         content_type="multipart/form-data",
     )
     assert resp.status_code == 422
-    page = text(resp)
+    page = page_text(resp)
     assert "Nothing was imported" in page
     assert "must be a number of yuan" in page
 
@@ -179,7 +147,7 @@ def test_the_bank_file_page_imports_and_lists_problems(app, district, officer, o
         content_type="multipart/form-data",
     )
     assert resp.status_code == 200
-    assert "The file is correct" in text(resp)
+    assert "The file is correct" in page_text(resp)
     assert rent.payments_of(owing) == []
     resp = browser.post_form(
         "/staff/tenancy/import",
@@ -187,7 +155,7 @@ def test_the_bank_file_page_imports_and_lists_problems(app, district, officer, o
         content_type="multipart/form-data",
     )
     assert resp.status_code == 200
-    assert "Imported" in text(resp)
+    assert "Imported" in page_text(resp)
     (payment,) = rent.payments_of(owing)
     assert (payment.bank_reference, payment.amount) == ("T-1", Decimal("300.00"))
     resp = browser.post_form(
@@ -196,7 +164,7 @@ def test_the_bank_file_page_imports_and_lists_problems(app, district, officer, o
         content_type="multipart/form-data",
     )
     assert resp.status_code == 422
-    assert "already imported" in text(resp)
+    assert "already imported" in page_text(resp)
     resp = browser.post_form("/staff/tenancy/import", {}, content_type="multipart/form-data")
     assert resp.status_code == 422
 
@@ -204,7 +172,7 @@ def test_the_bank_file_page_imports_and_lists_problems(app, district, officer, o
 def test_the_resident_sees_the_rent_of_their_home(app, officer, owing):
     rent.record_payment(owing, officer, amount="100", paid_on=today())
     browser = resident_browser(app, owing.tenant)
-    page = text(browser.get("/my/home"))
+    page = page_text(browser.get("/my/home"))
     assert owing.reference in page
     assert "This month's rent" in page
     assert "What you owe" in page
@@ -216,18 +184,18 @@ def test_the_resident_sees_the_rent_of_their_home(app, officer, owing):
     assert 'tabindex="0"' in page
 
     stranger = resident_browser(app, ResidentFactory())
-    page = text(stranger.get("/my/home"))
+    page = page_text(stranger.get("/my/home"))
     assert "no lease in force" in page
     assert owing.reference not in page
 
 
 def test_links_to_the_pages(app, officer, owing):
-    workbench = text(staff_browser(app, officer).get("/staff/"))
+    workbench = page_text(staff_browser(app, officer).get("/staff/"))
     assert "/staff/tenancy/" in workbench
     assert "/staff/tenancy/exits" in workbench
-    dashboard = text(resident_browser(app, owing.tenant).get("/me"))
+    dashboard = page_text(resident_browser(app, owing.tenant).get("/me"))
     assert "/my/home" in dashboard
-    lease_page = text(resident_browser(app, owing.tenant).get("/my/rounds/lease"))
+    lease_page = page_text(resident_browser(app, owing.tenant).get("/my/rounds/lease"))
     assert "/my/home" in lease_page
 
 
@@ -242,6 +210,6 @@ def test_a_bank_payment_shows_its_transaction(app, officer, owing):
         )
     )
     db.session.flush()
-    page = text(staff_browser(app, officer).get(f"/staff/tenancy/leases/{owing.id}"))
+    page = page_text(staff_browser(app, officer).get(f"/staff/tenancy/leases/{owing.id}"))
     assert "ICBC-XYZ" in page
     assert "Bank collection file" in page

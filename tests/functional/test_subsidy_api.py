@@ -10,8 +10,6 @@ import io
 from datetime import timedelta
 from decimal import Decimal
 
-import pytest
-
 from portal.accounts.roles import Role
 from portal.core.clock import today
 from portal.subsidy import services
@@ -23,11 +21,6 @@ from tests.functional.test_notices_api import bearer, problem, resident_token, s
 D = Decimal
 MONTH = today().replace(day=1)
 KEY = MONTH.strftime("%Y-%m")
-
-
-@pytest.fixture
-def district(db):
-    return DistrictFactory()
 
 
 def test_the_resident_reads_the_amount_and_gives_the_details(client, district):

@@ -22,6 +22,7 @@ from portal.notices import services as notices
 from portal.notifications.models import Message
 from portal.subsidy import rules, services
 from portal.subsidy.models import AwardBasis, AwardStatus, Channel, SubsidyAward
+from portal.tenancy.models import Lease
 from portal.tenancy.services import create_lease
 from portal.waitlist import services as waitlist
 from portal.waitlist.models import EntryStatus
@@ -39,11 +40,6 @@ D = Decimal
 @pytest.fixture
 def district(db):
     return DistrictFactory(code="450302")
-
-
-@pytest.fixture
-def officer(district):
-    return make_staff(Role.OFFICER, districts=[district])
 
 
 def qualified(district, officer, programme, **facts):
@@ -108,6 +104,22 @@ def test_affordable_rental_households_are_not_paid(district, officer):
     assert services.award_of(app) is None
 
 
+def _housed(entry, officer, district, **unit) -> Lease:
+    """The waiting household takes a new unit of ``district`` on a three-year lease from
+    today (and leaves the list)."""
+    app = entry.application
+    lease = create_lease(
+        unit=UnitFactory(district=district, **unit),
+        application=app,
+        tenant=app.applicant,
+        actor=officer,
+        starts_on=today(),
+        years=3,
+    )
+    waitlist.mark_housed(entry, officer, lease)
+    return lease
+
+
 def _waiting_award(district, officer, *, assistance: bool):
     entry = waiting_entry(district, household_size=2)
     facts = {
@@ -123,12 +135,7 @@ def _waiting_award(district, officer, *, assistance: bool):
 
 def test_housed_an_assistance_household_keeps_it_against_the_rent(district, officer):
     entry, award_ = _waiting_award(district, officer, assistance=True)
-    unit = UnitFactory(district=district, rent=D("320.00"))
-    app = entry.application
-    lease = create_lease(
-        unit=unit, application=app, tenant=app.applicant, actor=officer, starts_on=today(), years=3
-    )
-    waitlist.mark_housed(entry, officer, lease)
+    lease = _housed(entry, officer, district, rent=D("320.00"))
     assert award_.basis is AwardBasis.TENANT
     assert award_.lease_id == lease.id
     assert award_.status is AwardStatus.ACTIVE  # no bank account needed
@@ -142,16 +149,7 @@ def test_housed_an_assistance_household_keeps_it_against_the_rent(district, offi
 
 def test_housed_another_household_is_no_longer_paid_from_the_next_month(district, officer):
     entry, award_ = _waiting_award(district, officer, assistance=False)
-    app = entry.application
-    lease = create_lease(
-        unit=UnitFactory(district=district),
-        application=app,
-        tenant=app.applicant,
-        actor=officer,
-        starts_on=today(),
-        years=3,
-    )
-    waitlist.mark_housed(entry, officer, lease)
+    _housed(entry, officer, district)
     assert award_.status is AwardStatus.ENDED
     assert award_.ends_month == services.next_month(today())
     assert award_.ended_reason == "housed"
@@ -243,15 +241,7 @@ def test_details_are_given_by_the_applicant_only(district, officer):
 def test_a_tenant_needs_no_account(district, officer):
     entry, award_ = _waiting_award(district, officer, assistance=True)
     app = entry.application
-    lease = create_lease(
-        unit=UnitFactory(district=district),
-        application=app,
-        tenant=app.applicant,
-        actor=officer,
-        starts_on=today(),
-        years=3,
-    )
-    waitlist.mark_housed(entry, officer, lease)
+    _housed(entry, officer, district)
     with pytest.raises(InvalidTransition):
         services.give_details(
             award_,
@@ -308,16 +298,7 @@ def test_closing_offsets_a_tenants_subsidy_against_the_rent(district, officer):
     from portal.tenancy.models import PaymentSource, RentPayment
 
     entry, award_ = _waiting_award(district, officer, assistance=True)
-    app = entry.application
-    lease = create_lease(
-        unit=UnitFactory(district=district, rent=D("320.00")),
-        application=app,
-        tenant=app.applicant,
-        actor=officer,
-        starts_on=today(),
-        years=3,
-    )
-    waitlist.mark_housed(entry, officer, lease)
+    lease = _housed(entry, officer, district, rent=D("320.00"))
     award_.starts_month = award_.bases[0].effective_month = services.month_of(today())
     first, second = make_staff(Role.MANAGER), make_staff(Role.MANAGER)
     run = services.compute_month(services.month_of(today()), first)

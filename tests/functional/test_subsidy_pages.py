@@ -10,7 +10,6 @@ import re
 import zipfile
 from decimal import Decimal
 
-import pytest
 import sqlalchemy as sa
 
 from portal.accounts.roles import Role
@@ -26,11 +25,6 @@ from tests.factories.subsidy import award
 D = Decimal
 MONTH = date_month = today().replace(day=1)
 KEY = MONTH.strftime("%Y-%m")
-
-
-@pytest.fixture
-def district(db):
-    return DistrictFactory()
 
 
 def text_of(resp) -> str:

@@ -45,16 +45,6 @@ def at(day: date, hour: int = 12):
 
 
 @pytest.fixture
-def district(db):
-    return DistrictFactory()
-
-
-@pytest.fixture
-def officer(district):
-    return make_staff(Role.OFFICER, districts=[district])
-
-
-@pytest.fixture
 def managers(db):
     return make_staff(Role.MANAGER), make_staff(Role.MANAGER)
 

@@ -3,19 +3,15 @@ is left is one complete ranking (on PostgreSQL with TEST_DATABASE_URL)."""
 
 from __future__ import annotations
 
-import os
 import threading
 
 import pytest
 import sqlalchemy as sa
-from flask_migrate import upgrade
 
-from portal import create_app
-from portal.config import TestConfig
 from portal.extensions import db
 from portal.waitlist import services
 from portal.waitlist.models import QueueRank, QueueRanking
-from tests.conftest import _drop_postgres, _postgres_url
+from tests.conftest import own_database_app
 
 pytestmark = pytest.mark.no_transaction
 THREADS = 4
@@ -24,17 +20,8 @@ HOUSEHOLDS = 30
 
 @pytest.fixture
 def live_app(tmp_path, worker_id):
-    base = os.environ.get("TEST_DATABASE_URL")
-    url = _postgres_url(base, f"wl_{worker_id}") if base else f"sqlite:///{tmp_path / 'w.db'}"
-    app = create_app(TestConfig, instance_path=str(tmp_path / "i"), SQLALCHEMY_DATABASE_URI=url)
-    with app.app_context():
-        upgrade()
-    yield app
-    with app.app_context():
-        db.session.remove()
-        db.engine.dispose()
-    if base:
-        _drop_postgres(base, url)
+    with own_database_app(tmp_path, f"wl_{worker_id}") as app:
+        yield app
 
 
 def test_concurrent_reranks_leave_one_complete_ranking(live_app):
