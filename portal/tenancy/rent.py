@@ -275,12 +275,19 @@ def _last_month(lease: Lease) -> date | None:
     )
 
 
+def _first_month_share(lease: Lease, month: date, amount: Decimal) -> Decimal:
+    """The month's ``amount``, prorated from the start day in the month the lease starts."""
+    if month_of(lease.starts_on) != month:
+        return amount
+    return _prorated(amount, month, lease.starts_on.day, days_in_month(month))
+
+
 def _new_charge(lease: Lease, month: date) -> RentCharge:
     values = rule_values(month)
     amount, basis, multiplier = price(lease, month, values)
+    amount = _first_month_share(lease, month, amount)
     due_on = due_day(month, values)
     if month_of(lease.starts_on) == month:
-        amount = _prorated(amount, month, lease.starts_on.day, days_in_month(month))
         due_on = max(due_on, lease.starts_on)
     charge = RentCharge(
         lease_id=lease.id,
@@ -347,8 +354,7 @@ def reprice_from(lease: Lease, month: date) -> int:
         sa.select(RentCharge).where(RentCharge.lease_id == lease.id, RentCharge.month >= month)
     ):
         amount, basis, multiplier = price(lease, charge.month)
-        if charge.month == month_of(lease.starts_on):
-            amount = _prorated(amount, charge.month, lease.starts_on.day, 31)
+        amount = _first_month_share(lease, charge.month, amount)
         if (charge.amount, charge.basis, charge.multiplier) != (amount, basis, multiplier):
             charge.amount, charge.basis, charge.multiplier = amount, basis, multiplier
             changed += 1

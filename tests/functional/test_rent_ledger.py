@@ -449,3 +449,14 @@ def test_market_rent_cannot_be_set_on_an_ended_lease(clock, district, officer):
     end_lease(lease, officer, START)
     with pytest.raises(InvalidTransition):
         rent.set_market_rent(lease, officer, from_month=date(2027, 2, 1))
+
+
+def test_a_first_month_of_thirty_days_is_priced_again_over_thirty_days(clock, district, officer):
+    """A lease starting on 16 April (30 days) owes 15/30 of the month, also when that
+    month is priced again at market rent."""
+    at(clock, date(2027, 4, 16))
+    lease = make_lease(district, officer, starts_on=date(2027, 4, 16))
+    assert months(lease)["2027-04"][0] == Decimal("250.00")  # 500.00 × 15 / 30
+    rent.set_market_rent(lease, officer, from_month=date(2027, 4, 1))
+    market = rent.market_rent_of(lease)
+    assert months(lease)["2027-04"][0] == rent.yuan(market * 15 / 30)
