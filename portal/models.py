@@ -10,6 +10,8 @@ from portal.housing import models as housing  # noqa: F401
 from portal.jobs import models as jobs  # noqa: F401
 from portal.notices import models as notices  # noqa: F401
 from portal.notifications import models as notifications  # noqa: F401
+from portal.public import models as public  # noqa: F401
+from portal.reports import models as reports  # noqa: F401
 from portal.reviews import models as reviews  # noqa: F401
 from portal.subsidy import models as subsidy  # noqa: F401
 from portal.tenancy import models as tenancy  # noqa: F401
