@@ -7,27 +7,15 @@ from decimal import Decimal
 
 import pytest
 
-from portal.accounts.roles import Role
 from portal.allocation import choosing
 from portal.allocation.models import EntrantStatus
 from portal.extensions import db
 from portal.housing.models import UnitStatus
-from tests.factories import DistrictFactory, ResidentFactory
+from tests.factories import ResidentFactory
 from tests.factories.allocation import ordered_round
-from tests.factories.fixtures import make_staff
 from tests.factories.housing import UnitFactory
 from tests.factories.waitlist import waiting_entry
 from tests.functional.test_notices_api import bearer, problem, resident_token, staff_token
-
-
-@pytest.fixture
-def district(db):
-    return DistrictFactory()
-
-
-@pytest.fixture
-def officer(district):
-    return make_staff(Role.OFFICER, districts=[district])
 
 
 @pytest.fixture

@@ -18,44 +18,21 @@ from portal.extensions import db
 from portal.housing.models import UnitStatus
 from portal.tenancy.models import Lease
 from portal.waitlist.models import EntryStatus
-from tests.factories import DistrictFactory, ResidentFactory
+from tests.factories import ResidentFactory
 from tests.factories.allocation import ordered_round
-from tests.factories.fixtures import make_staff, sign_in, sign_in_staff
+from tests.factories.fixtures import (
+    make_staff,
+    resident_browser,
+    staff_browser,
+)
 from tests.factories.housing import UnitFactory
 from tests.factories.waitlist import waiting_entry
 
 MASKED_ID = re.compile(r"\d{4}\*{10}[\dX]{4}")
 
 
-def english(client):
-    client.set_cookie("locale", "en", domain="portal.test")
-    return client
-
-
-def resident_browser(app, user):
-    c = english(app.test_client())
-    assert sign_in(c, user.mobile).status_code == 302
-    return c
-
-
-def officer_browser(app, officer):
-    c = english(app.test_client())
-    sign_in_staff(c, officer)
-    return c
-
-
 def text(resp) -> str:
     return resp.get_data(as_text=True)
-
-
-@pytest.fixture
-def district(db):
-    return DistrictFactory()
-
-
-@pytest.fixture
-def officer(district):
-    return make_staff(Role.OFFICER, districts=[district])
 
 
 @pytest.fixture
@@ -173,7 +150,7 @@ def test_another_resident_cannot_see_or_use_the_invitation(app, round_of_two):
 
 
 def test_staff_do_not_use_the_households_pages(app, officer):
-    browser = officer_browser(app, officer)
+    browser = staff_browser(app, officer)
     assert browser.get("/my/rounds/").status_code == 403
     assert browser.get("/my/rounds/lease").status_code == 403
 
@@ -186,7 +163,7 @@ def test_the_counter_opens_the_choosing_and_records_a_choice(app, district, offi
     fitting = UnitFactory(district=district, area=Decimal("58.00"), number="B-201")
     too_big = UnitFactory(district=district, area=Decimal("70.00"), number="B-301")
     rnd = ordered_round(district, units=[fitting, too_big], entrants=[first, second])
-    browser = officer_browser(app, officer)
+    browser = staff_browser(app, officer)
     url = f"/staff/rounds/{rnd.id}/counter"
 
     assert "Start choosing" in text(browser.get(url))
@@ -225,7 +202,7 @@ def test_the_counter_records_refusals_no_shows_and_closes(app, district, officer
     entries = [waiting_entry(district, household_size=2) for _ in range(3)]
     rnd = ordered_round(district, units=1, entrants=entries)
     choosing.open_choosing(rnd, officer)
-    browser = officer_browser(app, officer)
+    browser = staff_browser(app, officer)
     url = f"/staff/rounds/{rnd.id}/counter"
 
     first = entrant_of(rnd, entries[0])
@@ -255,7 +232,7 @@ def test_the_counter_records_refusals_no_shows_and_closes(app, district, officer
 
 def test_the_round_page_shows_the_counter_panel(app, round_of_two, officer):
     rnd = round_of_two[0]
-    page = text(officer_browser(app, officer).get(f"/staff/rounds/{rnd.id}"))
+    page = text(staff_browser(app, officer).get(f"/staff/rounds/{rnd.id}"))
     assert "Choosing units" in page
     assert f"/staff/rounds/{rnd.id}/counter" in page
 
@@ -265,7 +242,7 @@ def test_the_counter_is_for_officers_of_the_district(app, round_of_two):
     entrant = entrant_of(rnd, first)
     url = f"/staff/rounds/{rnd.id}/counter"
 
-    other = officer_browser(app, make_staff(Role.OFFICER))
+    other = staff_browser(app, make_staff(Role.OFFICER))
     assert other.get(url).status_code == 404
     assert (
         other.post_form(f"{url}/choose", {"entrant_id": entrant.id, "unit_id": u1.id}).status_code
@@ -273,7 +250,7 @@ def test_the_counter_is_for_officers_of_the_district(app, round_of_two):
     )
     assert other.post_form(f"{url}/no-show", {"entrant_id": entrant.id}).status_code == 404
     assert other.post_form(f"{url}/close").status_code == 404
-    manager = officer_browser(app, make_staff(Role.MANAGER))
+    manager = staff_browser(app, make_staff(Role.MANAGER))
     assert manager.get(url).status_code == 403
     household = resident_browser(app, first.application.applicant)
     assert household.get(url).status_code == 403
@@ -287,7 +264,7 @@ def test_the_counter_acts_only_on_households_of_its_round(app, round_of_two, dis
     other = ordered_round(district, units=1, entrants=[waiting_entry(district)])
     choosing.open_choosing(other, officer)
     stranger = choosing.current_turn(other)
-    browser = officer_browser(app, officer)
+    browser = staff_browser(app, officer)
 
     resp = browser.post_form(f"/staff/rounds/{rnd.id}/counter/no-show", {"entrant_id": stranger.id})
     assert resp.status_code == 404

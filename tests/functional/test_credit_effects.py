@@ -55,11 +55,6 @@ def audited(event: str) -> list[AuditEvent]:
 
 
 @pytest.fixture
-def district(db):
-    return DistrictFactory()
-
-
-@pytest.fixture
 def flagger(db):
     return make_staff(Role.MANAGER)
 

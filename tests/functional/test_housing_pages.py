@@ -31,11 +31,6 @@ def elsewhere():
     return DistrictFactory(code="450311", name_en="Yanshan District")
 
 
-@pytest.fixture
-def officer(district):
-    return make_staff(Role.OFFICER, districts=[district])
-
-
 def browser(app, user):
     c = app.test_client()
     c.set_cookie("locale", "en", domain="portal.test")

@@ -10,7 +10,6 @@ import pytest
 import sqlalchemy as sa
 import time_machine
 
-from portal.accounts.roles import Role
 from portal.applications.models import PersonClaim
 from portal.core.audit import AuditEvent
 from portal.core.clock import CITY_TZ, today
@@ -19,20 +18,10 @@ from portal.extensions import db
 from portal.housing.models import UnitStatus
 from portal.tenancy.models import LeaseStatus
 from portal.tenancy.services import add_years, create_lease, end_lease, lease_for
-from tests.factories import DistrictFactory, ResidentFactory
-from tests.factories.fixtures import make_staff, sign_in
+from tests.factories import ResidentFactory
+from tests.factories.fixtures import sign_in
 from tests.factories.housing import UnitFactory
 from tests.factories.waitlist import waiting_entry
-
-
-@pytest.fixture
-def district(db):
-    return DistrictFactory()
-
-
-@pytest.fixture
-def officer(district):
-    return make_staff(Role.OFFICER, districts=[district])
 
 
 def lease_of(entry, unit, officer, **kw):

@@ -27,7 +27,12 @@ from portal.notices.models import (
 from portal.notifications.models import Message
 from tests.factories import DistrictFactory, ResidentFactory
 from tests.factories.applications import draft_for, settle_all, submit
-from tests.factories.fixtures import make_staff, sign_in, sign_in_staff
+from tests.factories.fixtures import (
+    english,
+    make_staff,
+    resident_browser,
+    staff_browser,
+)
 from tests.factories.registry import local_household
 
 REASON = "他家在七星区有一套住房，我是邻居，亲眼见过房产证。"
@@ -44,23 +49,6 @@ def approved(district, officer, name: str):
     applications.approve(app, officer)
     assert app.status is Status.APPROVED
     return resident, app
-
-
-def english(client):
-    client.set_cookie("locale", "en", domain="portal.test")
-    return client
-
-
-def officer_browser(app, officer):
-    c = english(app.test_client())
-    sign_in_staff(c, officer)
-    return c
-
-
-def resident_browser(app, resident):
-    c = english(app.test_client())
-    assert sign_in(c, resident.mobile).status_code == 302
-    return c
 
 
 def after_the_notice(notice):
@@ -80,11 +68,6 @@ def messages(user, kind):
 @pytest.fixture
 def district(db):
     return DistrictFactory(code="450302", name_en="Xiufeng District", name_zh="秀峰区")
-
-
-@pytest.fixture
-def officer(district):
-    return make_staff(Role.OFFICER, districts=[district])
 
 
 @pytest.fixture
@@ -122,7 +105,7 @@ def test_officer_publishes_approved_households_and_the_public_sees_them_masked(
 ):
     zhang, zhang_app = approved(district, officer, "张伟")
     ouyang, ouyang_app = approved(district, officer, "欧阳修")
-    browser = officer_browser(app, officer)
+    browser = staff_browser(app, officer)
     page = browser.get("/officer/notices").get_data(as_text=True)
     assert "Publish notice" in page
 
@@ -162,7 +145,7 @@ def test_officer_publishes_approved_households_and_the_public_sees_them_masked(
 
 
 def test_nothing_to_publish_is_refused(app, db, district, officer):
-    browser = officer_browser(app, officer)
+    browser = staff_browser(app, officer)
     resp = browser.post_form(
         "/officer/notices", {"district": district.code, "programme": "public_rental"}
     )
@@ -174,7 +157,7 @@ def test_nothing_to_publish_is_refused(app, db, district, officer):
 def test_officer_cannot_publish_for_another_district(app, db, district, officer):
     approved(district, officer, "张伟")
     stranger = make_staff(Role.OFFICER, districts=[DistrictFactory()])
-    browser = officer_browser(app, stranger)
+    browser = staff_browser(app, stranger)
     resp = browser.post_form(
         "/officer/notices", {"district": district.code, "programme": "public_rental"}
     )
@@ -277,7 +260,7 @@ def test_officer_of_another_district_cannot_see_or_answer_an_objection(app, db, 
         ResidentFactory(), entry_of(notice, households["张伟"][1]), REASON
     )
     stranger = make_staff(Role.OFFICER, districts=[DistrictFactory()])
-    browser = officer_browser(app, stranger)
+    browser = staff_browser(app, stranger)
     assert REASON not in browser.get("/officer/objections").get_data(as_text=True)
     assert browser.get(f"/officer/objections/{objection.id}").status_code == 404
     resp = browser.post_form(
@@ -302,7 +285,7 @@ def test_officer_of_another_district_cannot_see_or_answer_an_objection(app, db, 
 
 def test_closing_before_the_end_date_is_refused(app, db, published, officer):
     notice, households = published
-    browser = officer_browser(app, officer)
+    browser = staff_browser(app, officer)
     resp = browser.post_form(f"/officer/notices/{notice.id}/close")
     assert resp.status_code == 409
     assert "can be closed after that day" in resp.get_data(as_text=True)
@@ -316,7 +299,7 @@ def test_closing_with_an_open_objection_is_refused(app, db, published, officer):
     services.file_objection(ResidentFactory(), entry_of(notice, households["张伟"][1]), REASON)
     assert services.due_notices(notice.ends_on + timedelta(days=1)) == []
     with time_machine.travel(after_the_notice(notice), tick=False):
-        browser = officer_browser(app, officer)
+        browser = staff_browser(app, officer)
         page = browser.get("/officer/notices").get_data(as_text=True)
         assert "Answer the open objections first." in page
         resp = browser.post_form(f"/officer/notices/{notice.id}/close")
@@ -334,7 +317,7 @@ def test_dismissed_objection_then_closing_qualifies_the_households(app, db, publ
     neighbour = ResidentFactory(locale="en")
     objection = services.file_objection(neighbour, entry_of(notice, zhang_app), REASON)
 
-    browser = officer_browser(app, officer)
+    browser = staff_browser(app, officer)
     listing = browser.get("/officer/objections").get_data(as_text=True)
     assert zhang_app.reference in listing
     page = browser.get(f"/officer/objections/{objection.id}").get_data(as_text=True)
@@ -360,7 +343,7 @@ def test_dismissed_objection_then_closing_qualifies_the_households(app, db, publ
     moment = after_the_notice(notice)
     assert services.due_notices(moment.date()) == [notice]
     with time_machine.travel(moment, tick=False):
-        browser = officer_browser(app, officer)
+        browser = staff_browser(app, officer)
         resp = browser.post_form(f"/officer/notices/{notice.id}/close")
         assert resp.status_code == 302
         assert "2 households qualified" in browser.get(resp.location).get_data(as_text=True)
@@ -382,7 +365,7 @@ def test_upheld_objection_sends_the_application_back_and_the_officer_rejects_it(
     zhang, zhang_app = households["张伟"]
     ouyang, ouyang_app = households["欧阳修"]
     objection = services.file_objection(ResidentFactory(), entry_of(notice, zhang_app), REASON)
-    browser = officer_browser(app, officer)
+    browser = staff_browser(app, officer)
     resp = browser.post_form(
         f"/officer/objections/{objection.id}",
         {"outcome": "upheld", "resolution": "经核查，申请人在七星区有住房。"},
@@ -431,7 +414,7 @@ def test_answering_needs_a_resolution(app, db, published, officer):
     objection = services.file_objection(
         ResidentFactory(), entry_of(notice, households["张伟"][1]), REASON
     )
-    browser = officer_browser(app, officer)
+    browser = staff_browser(app, officer)
     resp = browser.post_form(
         f"/officer/objections/{objection.id}", {"outcome": "upheld", "resolution": ""}
     )
@@ -449,6 +432,6 @@ def test_overdue_objections_are_marked(app, db, published, officer):
     )
     moment = datetime.combine(objection.respond_by + timedelta(days=1), datetime.min.time(), UTC)
     with time_machine.travel(moment + timedelta(hours=4), tick=False):
-        browser = officer_browser(app, officer)
+        browser = staff_browser(app, officer)
         html = browser.get("/officer/objections").get_data(as_text=True)
     assert "Overdue" in html

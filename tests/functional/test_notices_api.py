@@ -62,11 +62,6 @@ def district(db):
 
 
 @pytest.fixture
-def officer(district):
-    return make_staff(Role.OFFICER, districts=[district])
-
-
-@pytest.fixture
 def published(db, district, officer):
     households = {name: approved(district, officer, name) for name in ("张伟", "欧阳修")}
     notice = services.publish_notice(officer, district, Programme.PUBLIC_RENTAL)

@@ -35,16 +35,6 @@ from tests.factories.waitlist import waiting_entry
 
 
 @pytest.fixture
-def district():
-    return DistrictFactory()
-
-
-@pytest.fixture
-def officer(district):
-    return make_staff(Role.OFFICER, districts=[district])
-
-
-@pytest.fixture
 def manager():
     return make_staff(Role.MANAGER)
 

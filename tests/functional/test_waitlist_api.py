@@ -6,12 +6,10 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 
-import pytest
-
 from portal.accounts.roles import Role
 from portal.waitlist import services
 from portal.waitlist.models import Group
-from tests.factories import PASSWORD, DistrictFactory, ResidentFactory
+from tests.factories import PASSWORD, ResidentFactory
 from tests.factories.fixtures import make_staff, totp_now
 from tests.factories.waitlist import waiting_entry
 
@@ -30,11 +28,6 @@ def token(client, user) -> str:
 
 def headers(tok: str, lang: str = "en") -> dict:
     return {"Authorization": f"Bearer {tok}", "Accept-Language": lang}
-
-
-@pytest.fixture
-def district(db):
-    return DistrictFactory()
 
 
 def test_resident_reads_their_place_and_points_with_reasons(client, district):

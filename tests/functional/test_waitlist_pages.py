@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
-import pytest
 import time_machine
 
 from portal.accounts.roles import Role
@@ -15,25 +14,9 @@ from portal.core.clock import today
 from portal.waitlist import services
 from portal.waitlist.models import EntryStatus, Group
 from tests.factories import DistrictFactory, ResidentFactory
-from tests.factories.fixtures import make_staff, sign_in, sign_in_staff
+from tests.factories.fixtures import english, make_staff, resident_browser, sign_in_staff
 from tests.factories.registry import local_household
 from tests.factories.waitlist import waiting_entry
-
-
-@pytest.fixture
-def district(db):
-    return DistrictFactory()
-
-
-def english(client):
-    client.set_cookie("locale", "en", domain="portal.test")
-    return client
-
-
-def resident_browser(app, resident):
-    c = english(app.test_client())
-    assert sign_in(c, resident.mobile).status_code == 302
-    return c
 
 
 def staff_browser(app, role, **kw):

@@ -31,16 +31,6 @@ from tests.factories.registry import local_household
 from tests.factories.waitlist import waiting_entry
 
 
-@pytest.fixture
-def district(db):
-    return DistrictFactory()
-
-
-@pytest.fixture
-def officer(district):
-    return make_staff(Role.OFFICER, districts=[district])
-
-
 def kinds(user, kind):
     return [
         json.loads(m.params_json)
