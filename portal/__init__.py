@@ -28,6 +28,9 @@ def create_app(
     )
     configure(app, config, overrides)
     from portal.core import logging as portal_logging
+    from portal.core.web import RowId
+
+    app.url_map.converters["int"] = RowId  # before any route: ids past the columns are 404
 
     portal_logging.init_app(app)  # first, so its request hooks wrap all others
     register_extensions(app)
@@ -114,7 +117,10 @@ def register_blueprints(app: Flask) -> None:
     from portal.housing import views as housing
     from portal.notices import views as notices
     from portal.notifications import views as notifications
+    from portal.public import info
     from portal.public import views as public
+    from portal.reports import dashboard_views as dashboard
+    from portal.reports import views as reports
     from portal.reviews import resident_views as my_reviews
     from portal.reviews import views as reviews
     from portal.staff import views as staff
@@ -154,6 +160,9 @@ def register_blueprints(app: Flask) -> None:
         my_home,
         reviews,
         my_reviews,
+        info,
+        reports,
+        dashboard,
     ):
         app.register_blueprint(module.bp)
     init_api(app)

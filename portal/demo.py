@@ -151,6 +151,11 @@ def load_demo(instance_path: str) -> list[str]:
         load_rent_demo(_staff("demo.officer"), _staff("demo.manager"))
         load_demo_subsidy(_staff("demo.officer"), [_staff("demo.manager"), _staff("demo.manager2")])
         load_demo_reviews(_staff("demo.officer"))
+    from portal.public.demo import load_demo_offices
+    from portal.reports.demo import load_demo_targets
+
+    load_demo_offices()
+    load_demo_targets(_staff("demo.manager"))
     if created or queued:
         audit.record("demo.load", actor="cli", accounts=created, queued=queued)
     return describe(creds)

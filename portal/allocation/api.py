@@ -15,6 +15,7 @@ from portal.accounts.roles import Role
 from portal.allocation import services
 from portal.allocation.models import AllocationRound
 from portal.api.auth import api_user
+from portal.api.fields import Int
 from portal.core.access import api_access
 from portal.core.i18n import current_locale
 from portal.core.scope import load_in_scope
@@ -44,8 +45,8 @@ class AllocationRoundSchema(Schema):
     status = fields.String(required=True)
     status_title = fields.String(required=True)
     groups = fields.List(fields.String(), required=True)
-    sector_share = fields.Integer(required=True, metadata={"description": "percent of units"})
-    entrant_count = fields.Integer(required=True)
+    sector_share = Int(required=True, metadata={"description": "percent of units"})
+    entrant_count = Int(required=True)
     approved_at = fields.DateTime(allow_none=True)
     ordered_at = fields.DateTime(allow_none=True)
     notice_until = fields.Date(
@@ -58,13 +59,13 @@ class OfferedUnitSchema(Schema):
     building = fields.String(required=True)
     number = fields.String(required=True)
     area = fields.Decimal(required=True, as_string=True, metadata={"example": "45.50"})
-    rooms = fields.Integer(required=True)
+    rooms = Int(required=True)
     accessible = fields.Boolean(required=True)
 
 
 class DrawResultSchema(Schema):
     code = fields.String(required=True)
-    position = fields.Integer(allow_none=True)
+    position = Int(allow_none=True)
     draw = fields.String(allow_none=True, metadata={"description": "HMAC-SHA256(seed, code)"})
     unit = fields.String(allow_none=True, metadata={"description": "the unit given, if any"})
     group = fields.String(required=True)
@@ -83,7 +84,7 @@ class AllocationRoundDetailSchema(AllocationRoundSchema):
         allow_none=True, metadata={"description": "SHA-256 of the canonical entrant list"}
     )
     seed = fields.String(allow_none=True, metadata={"description": "revealed at the draw"})
-    quota_count = fields.Integer(required=True)
+    quota_count = Int(required=True)
     units = fields.List(fields.Nested(OfferedUnitSchema), required=True)
     entrants = fields.List(fields.Nested(DrawEntrantSchema), required=True)
     results = fields.List(fields.Nested(DrawResultSchema), required=True)
@@ -114,7 +115,7 @@ class RoundDecisionRequest(Schema):
 
 
 class StaffAllocationRoundSchema(AllocationRoundSchema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
 
 
 def _round(rnd: AllocationRound) -> dict:

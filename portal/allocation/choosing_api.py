@@ -14,6 +14,7 @@ from portal.accounts.roles import Role
 from portal.allocation import choosing
 from portal.allocation.models import RoundEntrant
 from portal.api.auth import api_user
+from portal.api.fields import Int
 from portal.core.access import api_access
 from portal.core.scope import load_in_scope
 from portal.extensions import db
@@ -33,37 +34,37 @@ BEARER = [{"bearerAuth": []}]
 
 
 class InvitationRoundSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     reference = fields.String(required=True, metadata={"example": "R2026-0001"})
     title = fields.String(required=True)
     status = fields.String(required=True, metadata={"description": "ordered, choosing, closed"})
 
 
 class ChoosableUnitSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     estate = fields.String(required=True)
     address = fields.String(required=True)
     building = fields.String(required=True)
     number = fields.String(required=True)
-    floor = fields.Integer(required=True)
+    floor = Int(required=True)
     area = fields.Decimal(required=True, as_string=True, metadata={"description": "m²"})
-    rooms = fields.Integer(required=True)
+    rooms = Int(required=True)
     accessible = fields.Boolean(required=True)
     rent = fields.Decimal(required=True, as_string=True, metadata={"description": "yuan a month"})
 
 
 class InvitationSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     round = fields.Nested(InvitationRoundSchema, required=True)
-    position = fields.Integer(required=True, metadata={"description": "1 chooses first"})
+    position = Int(required=True, metadata={"description": "1 chooses first"})
     status = fields.String(
         required=True,
         metadata={"description": "waiting, invited, chosen, refused, no_show, not_reached"},
     )
-    household_size = fields.Integer(required=True)
+    household_size = Int(required=True)
     respond_by = fields.Date(allow_none=True, metadata={"description": "choose by this day"})
     my_turn = fields.Boolean(required=True, metadata={"description": "may choose now"})
-    choosing_now = fields.Integer(
+    choosing_now = Int(
         allow_none=True, metadata={"description": "position of the household choosing now"}
     )
     unit = fields.Nested(
@@ -86,7 +87,7 @@ class LeaseSchema(Schema):
 
 
 class ChooseUnitRequest(Schema):
-    unit_id = fields.Integer(required=True)
+    unit_id = Int(required=True)
 
 
 class RefusalRequest(Schema):

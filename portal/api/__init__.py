@@ -16,7 +16,11 @@ def init_api(app: Flask) -> None:
     from portal.credit import api as credit_records_api
     from portal.credit import partner_api as credit_api
     from portal.notices import api as notices_api
+    from portal.public import api as public_api
+    from portal.reports import api as reports_api
+    from portal.reports import dashboard_api
     from portal.reviews import api as reviews_api
+    from portal.staff import api as staff_api
     from portal.subsidy import api as subsidy_api
     from portal.tenancy import api as tenancy_api
     from portal.verification import api as verification_api
@@ -55,6 +59,10 @@ def init_api(app: Flask) -> None:
         *subsidy_api.blueprints,
         *tenancy_api.blueprints,
         *reviews_api.blueprints,
+        *public_api.blueprints,
+        *reports_api.blueprints,
+        *dashboard_api.blueprints,
+        *staff_api.blueprints,
     ]
     for blp in every:
         api.register_blueprint(blp, url_prefix="/api/v1")

@@ -9,6 +9,7 @@ from marshmallow import Schema, fields, validate
 
 from portal.accounts.models import District
 from portal.api import auth
+from portal.api.fields import Int
 from portal.core.access import api_access
 from portal.core.i18n import current_locale
 from portal.extensions import db, limiter
@@ -45,7 +46,7 @@ class ClientTokenRequest(Schema):
 class TokenResponse(Schema):
     access_token = fields.String(required=True)
     token_type = fields.String(required=True, metadata={"example": "Bearer"})
-    expires_in = fields.Integer(required=True, metadata={"description": "seconds"})
+    expires_in = Int(required=True, metadata={"description": "seconds"})
 
 
 class MeSchema(Schema):

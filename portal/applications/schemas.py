@@ -16,6 +16,7 @@ from flask_babel import force_locale
 from flask_smorest.fields import Upload as UploadField
 from marshmallow import Schema, fields, validate
 
+from portal.api.fields import Int
 from portal.applications.explain import explained
 from portal.applications.models import (
     Application,
@@ -69,12 +70,12 @@ def _codes(enum_cls: type[TitledEnum]) -> list[str]:
 class PageQuery(Schema):
     """Keyset pagination: ``after`` is the ``next`` value of the previous page."""
 
-    after = fields.Integer(
+    after = Int(
         load_default=None,
         validate=validate.Range(min=0),
         metadata={"description": "the id after which the page starts (`next` of the last page)"},
     )
-    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    limit = Int(load_default=20, validate=validate.Range(1, 100))
 
 
 # --- requests ----------------------------------------------------------------------------
@@ -105,7 +106,7 @@ class DetailsRequest(Schema):
     preferred_districts = fields.List(
         fields.String(validate=validate.Length(max=16)), validate=validate.Length(max=30)
     )
-    declared_income = fields.Integer(
+    declared_income = Int(
         allow_none=True, metadata={"description": "household monthly income in yuan"}
     )
 
@@ -172,7 +173,7 @@ class CheckQuery(PageQuery):
 
 
 class MemberSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     name = fields.String(required=True)
     relationship = fields.Nested(TitledSchema, required=True)
     id_number = fields.String(required=True, metadata=ID_HINT)
@@ -192,7 +193,7 @@ class CheckSummarySchema(Schema):
 
 
 class SupplementSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     document = fields.String(required=True)
     reason = fields.String(required=True)
     deadline = fields.Date(required=True)
@@ -205,7 +206,7 @@ class SupplementSchema(Schema):
 class ApplicationSchema(Schema):
     """An application as its applicant sees it."""
 
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     reference = fields.String(allow_none=True, metadata={"description": "given at submission"})
     programme = fields.Nested(TitledSchema, required=True)
     status = fields.Nested(TitledSchema, required=True)
@@ -214,7 +215,7 @@ class ApplicationSchema(Schema):
     contact_phone = fields.String(allow_none=True, metadata={"description": "masked"})
     email = fields.String(allow_none=True)
     current_address = fields.String(allow_none=True)
-    declared_income = fields.Integer(allow_none=True)
+    declared_income = Int(allow_none=True)
     members = fields.List(fields.Nested(MemberSchema), required=True)
     created_at = fields.DateTime(required=True)
     submitted_at = fields.DateTime(allow_none=True)
@@ -231,7 +232,7 @@ class ApplicationSchema(Schema):
 
 
 class ApplicationItemSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     reference = fields.String(allow_none=True)
     programme = fields.Nested(TitledSchema, required=True)
     status = fields.Nested(TitledSchema, required=True)
@@ -283,8 +284,8 @@ FACTS_HINT = {
 class CheckSchema(Schema):
     """A department check with what the department said."""
 
-    id = fields.Integer(required=True)
-    application_id = fields.Integer(required=True)
+    id = Int(required=True)
+    application_id = Int(required=True)
     reference = fields.String(allow_none=True)
     department = fields.Nested(TitledSchema, required=True)
     status = fields.Nested(TitledSchema, required=True)
@@ -331,20 +332,20 @@ class CheckDetailSchema(CheckSchema):
 
 
 class CheckItemSchema(Schema):
-    id = fields.Integer(required=True)
-    application_id = fields.Integer(required=True)
+    id = Int(required=True)
+    application_id = Int(required=True)
     reference = fields.String(allow_none=True)
     department = fields.Nested(TitledSchema, required=True)
     status = fields.Nested(TitledSchema, required=True)
     outcome = fields.Nested(TitledSchema, allow_none=True)
     deadline = fields.Date(required=True)
     overdue = fields.Boolean(required=True)
-    members = fields.Integer(required=True, metadata={"description": "household size"})
+    members = Int(required=True, metadata={"description": "household size"})
 
 
 class CheckPageSchema(Schema):
     items = fields.List(fields.Nested(CheckItemSchema), required=True)
-    next = fields.Integer(allow_none=True, metadata={"description": "`after` of the next page"})
+    next = Int(allow_none=True, metadata={"description": "`after` of the next page"})
 
 
 class CorrectionRequest(Schema):
@@ -369,7 +370,7 @@ class ApplicantSchema(Schema):
 
 
 class SpotCheckSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     drawn_at = fields.DateTime(required=True)
     outcome = fields.String(allow_none=True, metadata={"description": "clean or false_pledge"})
     finding = fields.String(allow_none=True)
@@ -380,7 +381,7 @@ class OfficerApplicationSchema(ApplicationSchema):
     """The whole file, as a housing officer of its district sees it."""
 
     applicant = fields.Nested(ApplicantSchema, required=True)
-    rule_version_id = fields.Integer(allow_none=True)
+    rule_version_id = Int(allow_none=True)
     decided_at = fields.DateTime(allow_none=True)
     signed_at = fields.DateTime(allow_none=True)
     pledge_version = fields.String(allow_none=True)
@@ -393,13 +394,13 @@ class OfficerApplicationSchema(ApplicationSchema):
 
 class OfficerItemSchema(ApplicationItemSchema):
     applicant_name = fields.String(required=True)
-    household_size = fields.Integer(required=True)
+    household_size = Int(required=True)
     overdue = fields.Boolean(required=True)
 
 
 class ApplicationPageSchema(Schema):
     items = fields.List(fields.Nested(OfficerItemSchema), required=True)
-    next = fields.Integer(allow_none=True, metadata={"description": "`after` of the next page"})
+    next = Int(allow_none=True, metadata={"description": "`after` of the next page"})
 
 
 # --- presenting the models ---------------------------------------------------------------

@@ -66,39 +66,6 @@ def _overdue() -> sa.ColumnElement[bool]:
     return sa.and_(Application.status.in_(UNDECIDED), Application.decide_by < today())
 
 
-@dataclass(frozen=True)
-class OfficerWorkload:
-    awaiting_decision: int
-    overdue: int
-    documents_awaited: int
-    spot_checks_open: int
-
-
-@bp.app_template_global()
-def officer_workload(user: User) -> OfficerWorkload:
-    """The counts on an officer's workbench, all within their districts."""
-    scope = services.officer_scope(user)
-    awaiting, overdue = db.session.execute(
-        sa.select(
-            sa.func.count(sa.case((Application.status.in_(services.DECIDABLE), 1))),
-            sa.func.count(sa.case((_overdue(), 1))),
-        ).where(scope)
-    ).one()
-    documents = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(SupplementRequest)
-        .join(Application, Application.id == SupplementRequest.application_id)
-        .where(scope, SupplementRequest.status == SupplementStatus.OPEN)
-    )
-    spots = db.session.scalar(
-        sa.select(sa.func.count())
-        .select_from(SpotCheck)
-        .join(Application, Application.id == SpotCheck.application_id)
-        .where(scope, SpotCheck.outcome.is_(None))
-    )
-    return OfficerWorkload(awaiting, overdue, documents, spots)
-
-
 def masked_phone(phone: str | None) -> str:
     """A phone number with all but its last four digits hidden."""
     if not phone:

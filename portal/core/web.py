@@ -7,10 +7,23 @@ from urllib.parse import urlsplit
 from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from portal.core.errors import PortalError, TooManyAttempts
 from portal.core.i18n import lazy_gettext as _l
 from portal.extensions import db
+
+ROW_ID_MAX = 2**31 - 1  # the largest value of an INTEGER key column on PostgreSQL
+
+
+class RowId(IntegerConverter):
+    """``<int:...>`` in routes: a number past any row id does not match (404), rather than
+    reaching the database and failing there."""
+
+    def __init__(self, map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", ROW_ID_MAX)
+        super().__init__(map, *args, **kwargs)
+
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -15,6 +15,7 @@ from marshmallow import Schema, fields, validate
 
 from portal.accounts.roles import Role
 from portal.api.auth import api_user
+from portal.api.fields import Int
 from portal.core.access import api_access
 from portal.core.i18n import current_locale
 from portal.core.scope import load_in_scope
@@ -48,7 +49,7 @@ BEARER = [{"bearerAuth": []}]
 
 
 class CreditAppealSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     kind = fields.String(required=True, metadata={"description": "objection or repair"})
     kind_title = fields.String(required=True)
     status = fields.String(required=True, metadata={"description": "open, granted or refused"})
@@ -58,7 +59,7 @@ class CreditAppealSchema(Schema):
     respond_by = fields.Date(required=True, metadata={"description": "decided by this day"})
     decided_at = fields.DateTime(allow_none=True)
     decision_reason = fields.String(allow_none=True)
-    files = fields.Integer(required=True, metadata={"description": "number of files sent"})
+    files = Int(required=True, metadata={"description": "number of files sent"})
 
 
 class CreditRecordSchema(Schema):
@@ -67,7 +68,7 @@ class CreditRecordSchema(Schema):
     violation_name = fields.String(required=True)
     grade = fields.String(required=True, metadata={"description": "general, major or serious"})
     grade_title = fields.String(required=True)
-    points = fields.Integer(required=True, metadata={"description": "deducted from 100"})
+    points = Int(required=True, metadata={"description": "deducted from 100"})
     facts = fields.String(required=True)
     measures = fields.String(required=True)
     legal_basis = fields.String(required=True)
@@ -86,7 +87,7 @@ class CreditRecordSchema(Schema):
 
 
 class MyCreditSchema(Schema):
-    score = fields.Integer(required=True, metadata={"description": "100 minus points in force"})
+    score = Int(required=True, metadata={"description": "100 minus points in force"})
     grade = fields.String(required=True, metadata={"description": "A ≥ 95, B ≥ 85, C ≥ 70, D"})
     records = fields.List(fields.Nested(CreditRecordSchema), required=True)
 
@@ -100,16 +101,16 @@ class CreditAppealRequest(Schema):
 
 
 class StaffCreditRecordSchema(CreditRecordSchema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     subject_kind = fields.String(required=True, metadata={"description": "person or organisation"})
     subject_name = fields.String(required=True)
     subject_id = fields.String(
         required=True, metadata={"description": "masked ID number, or the credit code"}
     )
-    subject_score = fields.Integer(required=True)
+    subject_score = Int(required=True)
     subject_grade = fields.String(required=True)
     source = fields.String(required=True)
-    version = fields.Integer(required=True, metadata={"description": "catalogue version"})
+    version = Int(required=True, metadata={"description": "catalogue version"})
     flagged_at = fields.DateTime(required=True)
     flagged_by_self = fields.Boolean(
         required=True, metadata={"description": "you flagged it: another manager confirms"}
@@ -120,7 +121,7 @@ class StaffCreditRecordSchema(CreditRecordSchema):
 
 class CreditRecordPageSchema(Schema):
     records = fields.List(fields.Nested(StaffCreditRecordSchema), required=True)
-    next_before = fields.Integer(
+    next_before = Int(
         allow_none=True, metadata={"description": "ask again with before=this for more"}
     )
 
@@ -132,8 +133,8 @@ class CreditRecordQuery(Schema):
         validate=validate.Length(max=60),
         metadata={"description": "reference, part of a name, a whole ID number or credit code"},
     )
-    before = fields.Integer(validate=validate.Range(min=1))
-    limit = fields.Integer(load_default=services.PAGE, validate=validate.Range(1, 200))
+    before = Int(validate=validate.Range(min=1))
+    limit = Int(load_default=services.PAGE, validate=validate.Range(1, 200))
 
 
 class FlagViolationRequest(Schema):
@@ -146,9 +147,7 @@ class FlagViolationRequest(Schema):
     code = fields.String(required=True, metadata={"example": "V-SUBLET"})
     facts = fields.String(required=True)
     occurred_on = fields.Date(required=True)
-    months = fields.Integer(
-        load_default=None, metadata={"description": "arrears or vacancy, in months"}
-    )
+    months = Int(load_default=None, metadata={"description": "arrears or vacancy, in months"})
 
 
 class ConfirmRecordRequest(Schema):

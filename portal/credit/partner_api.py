@@ -23,6 +23,7 @@ from marshmallow import Schema, fields, validate
 from portal.accounts.models import ApiClient
 from portal.accounts.roles import Role
 from portal.api.auth import api_user, principal
+from portal.api.fields import Int
 from portal.core import audit
 from portal.core.access import api_access
 from portal.core.errors import Forbidden
@@ -94,7 +95,7 @@ class RecordSchema(Schema):
 
 
 class ChangeSchema(Schema):
-    id = fields.Integer(required=True, metadata={"description": "the change id: the cursor"})
+    id = Int(required=True, metadata={"description": "the change id: the cursor"})
     action = fields.String(required=True, metadata={"description": "listed, updated, removed"})
     at = fields.DateTime(required=True)
     record = fields.Nested(RecordSchema, required=True)
@@ -102,20 +103,20 @@ class ChangeSchema(Schema):
 
 class ChangesPageSchema(Schema):
     changes = fields.List(fields.Nested(ChangeSchema), required=True)
-    next_cursor = fields.Integer(required=True, metadata={"description": "pass as cursor next"})
+    next_cursor = Int(required=True, metadata={"description": "pass as cursor next"})
     has_more = fields.Boolean(required=True)
 
 
 class ChangesQuery(Schema):
-    cursor = fields.Integer(load_default=0, validate=validate.Range(min=0))
-    limit = fields.Integer(load_default=1000, validate=validate.Range(1, lists.MAX_PULL))
+    cursor = Int(load_default=0, validate=validate.Range(min=0))
+    limit = Int(load_default=1000, validate=validate.Range(1, lists.MAX_PULL))
 
 
 class SubjectSchema(Schema):
     subject_kind = fields.String(required=True)
     subject_name = fields.String(required=True)
     subject_id = fields.String(required=True)
-    score = fields.Integer(required=True, metadata={"description": "100 minus points in force"})
+    score = Int(required=True, metadata={"description": "100 minus points in force"})
     credit_grade = fields.String(required=True, metadata={"description": "A, B, C or D"})
     records = fields.List(fields.Nested(RecordSchema), required=True)
 
@@ -129,7 +130,7 @@ class ListPageSchema(Schema):
 
 class ListQuery(Schema):
     after = fields.String(load_default="", validate=validate.Length(max=64))
-    limit = fields.Integer(load_default=200, validate=validate.Range(1, lists.MAX_LIST_PAGE))
+    limit = Int(load_default=200, validate=validate.Range(1, lists.MAX_LIST_PAGE))
 
 
 class ListingEntrySchema(Schema):
@@ -164,10 +165,10 @@ class PushRequest(Schema):
 
 
 class PushResultSchema(Schema):
-    listed = fields.Integer(required=True)
-    updated = fields.Integer(required=True)
-    removed = fields.Integer(required=True)
-    unchanged = fields.Integer(required=True)
+    listed = Int(required=True)
+    updated = Int(required=True)
+    removed = Int(required=True)
+    unchanged = Int(required=True)
 
 
 def _signed(body: bytes) -> Response:

@@ -88,10 +88,19 @@ def day_cell(value) -> str:
 def export_kinds() -> dict[str, ExportKind]:
     """Every kind of export, by name (domains add theirs here)."""
     from portal.credit.lists import EXPORT_KINDS
+    from portal.reports.assessment import EXPORT_KINDS as ASSESSMENT_KINDS
+    from portal.reports.ledgers import EXPORT_KINDS as LEDGER_KINDS
     from portal.subsidy.exports import EXPORT_KINDS as SUBSIDY_KINDS
     from portal.tenancy.exports import export_kinds as rent_kinds
 
-    return {"applications_ledger": LEDGER, **EXPORT_KINDS, **SUBSIDY_KINDS, **rent_kinds()}
+    return {
+        "applications_ledger": LEDGER,
+        **EXPORT_KINDS,
+        **SUBSIDY_KINDS,
+        **rent_kinds(),
+        **LEDGER_KINDS,
+        **ASSESSMENT_KINDS,
+    }
 
 
 def kinds_for(user: User) -> dict[str, Any]:

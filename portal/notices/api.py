@@ -15,6 +15,7 @@ from marshmallow import Schema, fields, validate
 from portal.accounts.models import District
 from portal.accounts.roles import Role
 from portal.api.auth import api_user
+from portal.api.fields import Int
 from portal.applications.models import Programme
 from portal.core.access import api_access
 from portal.core.i18n import current_locale
@@ -38,7 +39,7 @@ BEARER = [{"bearerAuth": []}]
 
 
 class NoticeSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     district = fields.String(required=True, metadata={"description": "division code"})
     district_name = fields.String(required=True)
     programme = fields.String(required=True)
@@ -46,15 +47,15 @@ class NoticeSchema(Schema):
     status = fields.String(required=True, metadata={"description": "open or closed"})
     starts_on = fields.Date(required=True)
     ends_on = fields.Date(required=True, metadata={"description": "last day for objections"})
-    households = fields.Integer(required=True)
+    households = Int(required=True)
 
 
 class EntrySchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     reference = fields.String(required=True)
     masked_name = fields.String(required=True, metadata={"example": "张*"})
     masked_id = fields.String(required=True, metadata={"example": "4503**********1232"})
-    household_size = fields.Integer(required=True)
+    household_size = Int(required=True)
     withdrawn = fields.Boolean(
         required=True, metadata={"description": "taken off this notice after an objection"}
     )
@@ -62,14 +63,14 @@ class EntrySchema(Schema):
 
 
 class NoticeDetailSchema(NoticeSchema):
-    objection_working_days = fields.Integer(
+    objection_working_days = Int(
         required=True, metadata={"description": "objections are answered within this time"}
     )
     entries = fields.List(fields.Nested(EntrySchema), required=True)
 
 
 class ClosedNoticeSchema(NoticeSchema):
-    qualified = fields.Integer(required=True, metadata={"description": "households qualified"})
+    qualified = Int(required=True, metadata={"description": "households qualified"})
 
 
 class ObjectionRequest(Schema):
@@ -81,8 +82,8 @@ class ObjectionRequest(Schema):
 
 
 class ObjectionSchema(Schema):
-    id = fields.Integer(required=True)
-    entry_id = fields.Integer(required=True)
+    id = Int(required=True)
+    entry_id = Int(required=True)
     reference = fields.String(required=True)
     status = fields.String(required=True, metadata={"description": "open, upheld or dismissed"})
     reason = fields.String(required=True)

@@ -22,7 +22,9 @@ ONE_YEAR = 365 * 24 * 3600
 @bp.get("/")
 @public
 def index():
-    return render_template("public/index.html")
+    from portal.public.services import programme_guide
+
+    return render_template("public/index.html", guide=programme_guide())
 
 
 @bp.get("/privacy")

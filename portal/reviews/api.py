@@ -18,6 +18,7 @@ from marshmallow import Schema, fields, validate
 
 from portal.accounts.roles import Role
 from portal.api.auth import api_user
+from portal.api.fields import Int
 from portal.core.access import api_access
 from portal.core.scope import load_in_scope
 from portal.extensions import db
@@ -123,7 +124,7 @@ class RenewalAnswerRequest(Schema):
 
 
 class StaffAnnualReviewSchema(AnnualReviewSchema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     application = fields.String(required=True)
     applicant = fields.String(required=True, metadata={"description": "masked name and ID"})
     lease = fields.String(allow_none=True)
@@ -142,16 +143,16 @@ class StaffAnnualReviewSchema(AnnualReviewSchema):
         allow_none=True,
         metadata={"description": "department → person (blind index) → facts, at the check"},
     )
-    rule_version_id = fields.Integer(allow_none=True)
+    rule_version_id = Int(allow_none=True)
     may_decide = fields.Boolean(required=True)
     can_decide = fields.Boolean(required=True, metadata={"description": "you may decide it"})
 
 
 class AnnualReviewPageSchema(Schema):
     reviews = fields.List(fields.Nested(StaffAnnualReviewSchema), required=True)
-    page = fields.Integer(required=True)
-    pages = fields.Integer(required=True)
-    total = fields.Integer(required=True)
+    page = Int(required=True)
+    pages = Int(required=True)
+    total = Int(required=True)
 
 
 class AnnualReviewQuery(Schema):
@@ -161,7 +162,7 @@ class AnnualReviewQuery(Schema):
         metadata={"description": "default: open ones (told or awaiting the decision)"},
     )
     overdue = fields.Boolean(load_default=False)
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = Int(load_default=1, validate=validate.Range(min=1))
 
 
 class ReviewDecisionRequest(Schema):
@@ -183,7 +184,7 @@ class ReviewChecksSchema(Schema):
 
 
 class StaffLeaseRenewalSchema(LeaseRenewalSchema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
 
 
 class LeaseRenewalQuery(Schema):

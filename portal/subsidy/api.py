@@ -20,12 +20,13 @@ from marshmallow import Schema, fields, validate
 
 from portal.accounts.roles import Role
 from portal.api.auth import api_user
+from portal.api.fields import Int
 from portal.core.access import api_access
 from portal.core.errors import NotFound
 from portal.core.i18n import current_locale
 from portal.core.scope import load_in_scope
-from portal.exports import services as exports
-from portal.exports.models import Export, ExportStatus
+from portal.exports.api import ExportSchema, export_document, finished_file, owned_export
+from portal.exports.models import Export
 from portal.subsidy import explain, rules, services
 from portal.subsidy.models import (
     AwardBasis,
@@ -94,7 +95,7 @@ class SubsidyLedgerMonthSchema(Schema):
 
 
 class SubsidyRecoverySchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     status = fields.String(required=True)
     status_title = fields.String(required=True)
     amount = Money(required=True)
@@ -147,14 +148,14 @@ class SubsidyRunSchema(Schema):
     month = fields.String(required=True, metadata={"example": "2026-04"})
     status = fields.String(required=True)
     status_title = fields.String(required=True)
-    households = fields.Integer(required=True)
+    households = Int(required=True)
     total = Money(required=True)
     recovered = Money(required=True)
     to_bank = Money(required=True)
     to_rent = Money(required=True)
     checksum = fields.String(required=True)
-    computations = fields.Integer(required=True)
-    rule_version_id = fields.Integer(required=True)
+    computations = Int(required=True)
+    rule_version_id = Int(required=True)
     computed_at = fields.DateTime(allow_none=True)
     closed_at = fields.DateTime(allow_none=True)
     computed_by_self = fields.Boolean(
@@ -175,10 +176,10 @@ class SubsidyComputeRequest(Schema):
 
 
 class SubsidyLineSchema(Schema):
-    id = fields.Integer(required=True)
-    award_id = fields.Integer(required=True)
+    id = Int(required=True)
+    award_id = Int(required=True)
     award_reference = fields.String(required=True)
-    district_id = fields.Integer(allow_none=True)
+    district_id = Int(allow_none=True)
     kind = fields.String(required=True)
     channel = fields.String(required=True)
     tier = fields.String(required=True)
@@ -192,35 +193,24 @@ class SubsidyLineSchema(Schema):
 
 class SubsidyLinePageSchema(Schema):
     lines = fields.List(fields.Nested(SubsidyLineSchema), required=True)
-    next_after = fields.Integer(allow_none=True, metadata={"description": "ask with after="})
+    next_after = Int(allow_none=True, metadata={"description": "ask with after="})
 
 
 class SubsidyLineQuery(Schema):
-    district_id = fields.Integer()
+    district_id = Int()
     tier = fields.String(validate=validate.OneOf(TIERS))
     channel = fields.String(validate=validate.OneOf([c.value for c in Channel]))
-    after = fields.Integer(validate=validate.Range(min=1))
-    limit = fields.Integer(load_default=services.PAGE, validate=validate.Range(1, 500))
+    after = Int(validate=validate.Range(min=1))
+    limit = Int(load_default=services.PAGE, validate=validate.Range(1, 500))
 
 
 class SubsidyExportRequest(Schema):
     format = fields.String(required=True, validate=validate.OneOf(["csv", "xlsx"]))
 
 
-class SubsidyExportSchema(Schema):
-    id = fields.Integer(required=True)
-    kind = fields.String(required=True)
-    format = fields.String(required=True)
-    status = fields.String(required=True, metadata={"description": "queued, running, done"})
-    total = fields.Integer(allow_none=True)
-    done_rows = fields.Integer(required=True)
-    page = fields.String(required=True, metadata={"description": "the export's page"})
-    file = fields.String(required=True, metadata={"description": "download (when done)"})
-
-
 class SubsidyBasisSchema(Schema):
     effective_month = fields.String(required=True)
-    household_size = fields.Integer(required=True)
+    household_size = Int(required=True)
     assistance = fields.Boolean(required=True)
     per_capita_income = Money(required=True)
     own_area = fields.String(required=True)
@@ -231,10 +221,10 @@ class SubsidyBasisSchema(Schema):
 
 
 class SubsidyAwardSummarySchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     reference = fields.String(required=True)
     application = fields.String(allow_none=True)
-    district_id = fields.Integer(allow_none=True)
+    district_id = Int(allow_none=True)
     basis = fields.String(required=True)
     status = fields.String(required=True)
     status_title = fields.String(required=True)
@@ -246,7 +236,7 @@ class SubsidyAwardSummarySchema(Schema):
     payee_name = fields.String(allow_none=True)
     bank_name = fields.String(allow_none=True)
     account = fields.String(allow_none=True, metadata={"description": "masked"})
-    lease_id = fields.Integer(allow_none=True)
+    lease_id = Int(allow_none=True)
     bases = fields.List(fields.Nested(SubsidyBasisSchema), required=True)
     next_month = fields.Nested(SubsidyComputationSchema, allow_none=True)
     outstanding = Money(required=True)
@@ -259,20 +249,20 @@ class SubsidyStaffAwardSchema(SubsidyAwardSummarySchema):
 
 class SubsidyAwardListSchema(Schema):
     awards = fields.List(fields.Nested(SubsidyAwardSummarySchema), required=True)
-    next_before = fields.Integer(allow_none=True)
+    next_before = Int(allow_none=True)
 
 
 class SubsidyAwardQuery(Schema):
     status = fields.String(validate=validate.OneOf([s.value for s in AwardStatus]))
     basis = fields.String(validate=validate.OneOf([b.value for b in AwardBasis]))
-    district_id = fields.Integer()
+    district_id = Int()
     q = fields.String(validate=validate.Length(max=40))
-    before = fields.Integer(validate=validate.Range(min=1))
-    limit = fields.Integer(load_default=services.PAGE, validate=validate.Range(1, 200))
+    before = Int(validate=validate.Range(min=1))
+    limit = Int(load_default=services.PAGE, validate=validate.Range(1, 200))
 
 
 class SubsidyChangeRequest(Schema):
-    household_size = fields.Integer(required=True)
+    household_size = Int(required=True)
     per_capita_income = fields.String(required=True, metadata={"example": "1500.00"})
     assistance = fields.Boolean(load_default=False)
     own_area = fields.String(required=True, metadata={"example": "0"})
@@ -504,27 +494,11 @@ def _staff_award(award: SubsidyAward, *, ledger: bool = True) -> dict:
     return data
 
 
+SUBSIDY_EXPORTS = ("subsidy_bank_file", "subsidy_ledger")
+
+
 def _export(export: Export) -> dict:
-    return {
-        "id": export.id,
-        "kind": export.kind,
-        "format": export.format,
-        "status": export.status.value,
-        "total": export.total,
-        "done_rows": export.done_rows,
-        "page": f"/exports/{export.id}",
-        "file": f"/api/v1/staff/subsidy/exports/{export.id}/file",
-    }
-
-
-def _my_export(export_id: int) -> Export:
-    user = api_user()
-    return load_in_scope(
-        Export,
-        export_id,
-        (Export.owner_id == user.id) & Export.kind.in_(["subsidy_bank_file", "subsidy_ledger"]),
-        user,
-    )
+    return export_document(export, f"/api/v1/staff/subsidy/exports/{export.id}")
 
 
 # --- residents -----------------------------------------------------------------------------
@@ -656,7 +630,7 @@ def lines(query: dict, month: str):
 
 @staff_blp.route("/staff/subsidy/runs/<month>/bank-file", methods=["POST"])
 @staff_blp.arguments(SubsidyExportRequest)
-@staff_blp.response(202, SubsidyExportSchema)
+@staff_blp.response(202, ExportSchema)
 @staff_blp.alt_response(409, description="The month is not closed")
 @staff_blp.doc(security=BEARER)
 @api_access(Role.OFFICER, Role.MANAGER)
@@ -668,13 +642,13 @@ def bank_file(body: dict, month: str):
 
 
 @staff_blp.route("/staff/subsidy/exports/<int:export_id>")
-@staff_blp.response(200, SubsidyExportSchema)
+@staff_blp.response(200, ExportSchema)
 @staff_blp.alt_response(404, description="No such export of yours")
 @staff_blp.doc(security=BEARER)
 @api_access(Role.OFFICER, Role.MANAGER)
 def get_export(export_id: int):
     """The progress of one of your subsidy exports."""
-    return _export(_my_export(export_id))
+    return _export(owned_export(api_user(), export_id, SUBSIDY_EXPORTS))
 
 
 @staff_blp.route("/staff/subsidy/exports/<int:export_id>/file")
@@ -685,12 +659,8 @@ def get_export(export_id: int):
 @api_access(Role.OFFICER, Role.MANAGER)
 def export_file(export_id: int):
     """Download one of your finished subsidy exports (recorded in the audit log)."""
-    from portal.core.errors import Conflict
-
-    export = _my_export(export_id)
-    if export.status is not ExportStatus.DONE:
-        raise Conflict()
-    return exports.file_response(export, api_user())
+    user = api_user()
+    return finished_file(owned_export(user, export_id, SUBSIDY_EXPORTS), user)
 
 
 # --- staff: awards and recoveries ----------------------------------------------------------

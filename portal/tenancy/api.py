@@ -19,6 +19,7 @@ from marshmallow import Schema, fields, validate
 
 from portal.accounts.roles import Role
 from portal.api.auth import api_user
+from portal.api.fields import Int
 from portal.core.access import api_access
 from portal.core.scope import load_in_scope
 from portal.core.web import problem
@@ -66,7 +67,7 @@ class ChargeSchema(Schema):
 
 
 class PaymentSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     paid_on = fields.Date(required=True)
     amount = _money(required=True)
     source = fields.String(
@@ -79,7 +80,7 @@ class PaymentSchema(Schema):
 
 class ArrearsSchema(Schema):
     amount = _money(required=True)
-    months = fields.Integer(required=True)
+    months = Int(required=True)
 
 
 class BalanceSchema(Schema):
@@ -101,7 +102,7 @@ class SettlementSchema(Schema):
 
 
 class ExitCaseSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     reference = fields.String(required=True, metadata={"example": "X2026000001"})
     lease = fields.String(required=True)
     reason = fields.String(required=True, metadata={"description": "ExitReason value"})
@@ -124,7 +125,7 @@ class ExitCaseSchema(Schema):
 
 
 class LeaseRentSchema(Schema):
-    id = fields.Integer(required=True)
+    id = Int(required=True)
     reference = fields.String(required=True, metadata={"example": "L2026000001"})
     status = fields.String(required=True, metadata={"description": "active or ended"})
     unit = fields.String(required=True)
@@ -148,7 +149,7 @@ class LeaseLedgerSchema(LeaseRentSchema):
 
 class LeasePageSchema(Schema):
     leases = fields.List(fields.Nested(LeaseRentSchema), required=True)
-    next_after = fields.Integer(allow_none=True, metadata={"description": "ask with after="})
+    next_after = Int(allow_none=True, metadata={"description": "ask with after="})
 
 
 class LeaseQuery(Schema):
@@ -157,7 +158,7 @@ class LeaseQuery(Schema):
         load_default="active", validate=validate.OneOf(["active", "ended", "all"])
     )
     arrears = fields.Boolean(load_default=False, metadata={"description": "only in arrears"})
-    after = fields.Integer(validate=validate.Range(min=1))
+    after = Int(validate=validate.Range(min=1))
 
 
 class PaymentRequest(Schema):
@@ -183,16 +184,16 @@ class ImportQuery(Schema):
 
 class ImportResultSchema(Schema):
     imported = fields.Boolean(required=True)
-    rows = fields.Integer(required=True)
-    leases = fields.Integer(required=True)
+    rows = Int(required=True)
+    leases = Int(required=True)
     total = _money(required=True)
 
 
 class ArrearsRowSchema(Schema):
-    lease_id = fields.Integer(required=True)
+    lease_id = Int(required=True)
     lease = fields.String(required=True)
     tenant = fields.String(required=True)
-    months = fields.Integer(required=True)
+    months = Int(required=True)
     amount = _money(required=True)
     since = fields.String(required=True, metadata={"example": "2026-01"})
     reminded_on = fields.Date(allow_none=True)
@@ -207,7 +208,7 @@ class ExitQuery(Schema):
 
 
 class OpenExitRequest(Schema):
-    lease_id = fields.Integer(required=True)
+    lease_id = Int(required=True)
     reason = fields.String(required=True, validate=validate.OneOf([r.value for r in ExitReason]))
     facts = fields.String(required=True, validate=validate.Length(max=exits.FACTS_MAX))
     move_out_by = fields.Date(load_default=None)

@@ -141,7 +141,7 @@ ARREARS_HEADER = (
 
 
 def _arrears_query(params: dict[str, Any], on: date) -> sa.Select:
-    arrears = rent._arrears_subquery(on)
+    arrears = rent.arrears_subquery(on)
     return _in_scope(
         sa.select(
             Lease.id,

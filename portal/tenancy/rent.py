@@ -824,7 +824,7 @@ class LeaseRow:
     exit_case: ExitCase | None
 
 
-def _arrears_subquery(on: date):
+def arrears_subquery(on: date):
     return (
         sa.select(
             RentCharge.lease_id.label("lease_id"),
@@ -850,7 +850,7 @@ def leases_page(
     """Leases in ``user``'s scope, by reference, with their arrears; a page of ``PAGE``
     and the id to continue after."""
     on = today()
-    arrears = _arrears_subquery(on)
+    arrears = arrears_subquery(on)
     stmt = (
         sa.select(Lease, arrears.c.months, arrears.c.amount)
         .outerjoin(arrears, arrears.c.lease_id == Lease.id)
@@ -886,7 +886,7 @@ def leases_page(
 
 def arrears_count(user: User) -> int:
     """How many leases in ``user``'s scope are in arrears."""
-    arrears = _arrears_subquery(today())
+    arrears = arrears_subquery(today())
     return db.session.scalar(
         sa.select(sa.func.count())
         .select_from(Lease)
@@ -908,7 +908,7 @@ class ArrearsRow:
 def arrears_rows(user: User, *, min_months: int = 1, limit: int = 500) -> list[ArrearsRow]:
     """Leases in arrears in ``user``'s scope, the most months first."""
     on = today()
-    arrears = _arrears_subquery(on)
+    arrears = arrears_subquery(on)
     rows = db.session.execute(
         sa.select(Lease, arrears.c.months, arrears.c.amount, arrears.c.since, arrears.c.reminded_on)
         .join(arrears, arrears.c.lease_id == Lease.id)

@@ -13,6 +13,7 @@ from marshmallow import Schema, fields, validate
 
 from portal.accounts.roles import Role
 from portal.api.auth import api_user
+from portal.api.fields import Int
 from portal.applications.models import Programme
 from portal.core.access import api_access
 from portal.waitlist import explain, services
@@ -34,13 +35,13 @@ QUEUED = [p.value for p in services.QUEUED_PROGRAMMES]
 
 
 class PositionSchema(Schema):
-    rank = fields.Integer(required=True, metadata={"description": "1 is next in the programme"})
-    group_rank = fields.Integer(required=True)
-    ahead_in_group = fields.Integer(required=True)
-    waiting_total = fields.Integer(required=True)
-    group_total = fields.Integer(required=True)
+    rank = Int(required=True, metadata={"description": "1 is next in the programme"})
+    group_rank = Int(required=True)
+    ahead_in_group = Int(required=True)
+    waiting_total = Int(required=True)
+    group_total = Int(required=True)
     ranked_at = fields.DateTime(required=True, metadata={"description": "as of"})
-    estimated_months = fields.Integer(
+    estimated_months = Int(
         allow_none=True,
         metadata={"description": "null: no household was housed in the last year to go by"},
     )
@@ -52,7 +53,7 @@ class PointSchema(Schema):
     )
     title = fields.String(required=True)
     code = fields.String(required=True)
-    points = fields.Integer(required=True)
+    points = Int(required=True)
     counted = fields.Boolean(
         required=True,
         metadata={"description": "false: a lower item of a category that counts once"},
@@ -77,7 +78,7 @@ class MyEntrySchema(Schema):
     group_reason = fields.String(required=True)
     qualified_on = fields.Date(required=True)
     next_verification_on = fields.Date(required=True)
-    points = fields.Integer(required=True)
+    points = Int(required=True)
     point_items = fields.List(fields.Nested(PointSchema), required=True)
     position = fields.Nested(
         PositionSchema, allow_none=True, metadata={"description": "null unless waiting and ranked"}
@@ -94,28 +95,28 @@ class MyEntrySchema(Schema):
 
 
 class ListingQuery(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = Int(load_default=1, validate=validate.Range(min=1))
     group = fields.String(load_default=None, validate=validate.OneOf([g.value for g in Group]))
 
 
 class ListingRowSchema(Schema):
-    rank = fields.Integer(required=True)
-    group_rank = fields.Integer(required=True)
+    rank = Int(required=True)
+    group_rank = Int(required=True)
     group = fields.String(required=True)
-    entry_id = fields.Integer(required=True, metadata={"description": "the queue entry"})
+    entry_id = Int(required=True, metadata={"description": "the queue entry"})
     masked_name = fields.String(required=True, metadata={"example": "张*"})
     masked_id = fields.String(required=True, metadata={"example": "4503**********1232"})
-    household_size = fields.Integer(required=True)
+    household_size = Int(required=True)
     qualified_on = fields.Date(required=True)
-    points = fields.Integer(required=True)
+    points = Int(required=True)
 
 
 class ListingSchema(Schema):
     programme = fields.String(required=True)
     group = fields.String(allow_none=True)
-    page = fields.Integer(required=True)
-    pages = fields.Integer(required=True)
-    total = fields.Integer(required=True)
+    page = Int(required=True)
+    pages = Int(required=True)
+    total = Int(required=True)
     ranked_at = fields.DateTime(allow_none=True)
     rows = fields.List(fields.Nested(ListingRowSchema), required=True)
 

@@ -22,6 +22,14 @@ PUBLIC = [
     "/rounds/",
     "/password-reset",
     "/no-such-page",
+    "/credit",
+    "/programmes",
+    "/self-check",
+    "/self-check?programme=public_rental&household_size=3&monthly_income=3000&assistance=none"
+    "&owned_area=0&hukou=yes&hukou_years=6",
+    "/self-check?programme=rental_subsidy&household_size=-1&monthly_income=abc",  # errors
+    "/housing",
+    "/contacts",
 ]
 RESIDENT = [
     "/me",
@@ -60,8 +68,17 @@ STAFF = {
         "/manager/rules/subsidy",
         "/manager/rules/tenancy",
         *HOUSEHOLDS,
+        "/manager/dashboard",
+        "/manager/dashboard?district=450305",
+        "/manager/assessment",
+        "/manager/targets",
+        "/manager/projects",
+        "/manager/projects/new",
+        "/manager/ledgers",
+        "/manager/offices",
     ],
     "demo.officer": [
+        "/staff/",  # the workbench
         "/officer/applications",
         "/officer/notices",
         "/officer/objections",
@@ -126,7 +143,10 @@ def demo_records(server) -> dict[str, list[str]]:
     of each basis and status, leases (in arrears, with an exit case, under review), the
     exit cases and a review; all in the demo officer's districts."""
     from portal.accounts.models import User
+    from portal.core.clock import today
     from portal.extensions import db
+    from portal.public.models import Office
+    from portal.reports.models import Project
     from portal.reviews import services as reviews
     from portal.reviews.models import Review
     from portal.subsidy import services as subsidy
@@ -135,6 +155,11 @@ def demo_records(server) -> dict[str, list[str]]:
     from portal.tenancy.models import ExitCase, Lease
 
     with portal_app(server).app_context():
+        # a project of each kind, and an office
+        project_ids = sorted(
+            db.session.scalars(sa.select(sa.func.min(Project.id)).group_by(Project.kind))
+        )
+        office_id = db.session.scalars(sa.select(Office.id).order_by(Office.id).limit(1)).one()
         officer = db.session.scalars(sa.select(User).where(User.username == "demo.officer")).one()
         paths = [
             f"/staff/subsidy/runs/{month:%Y-%m}"
@@ -167,7 +192,13 @@ def demo_records(server) -> dict[str, list[str]]:
             sa.select(Review.id).where(reviews.officer_scope(officer)).order_by(Review.id).limit(1)
         ).one()
         paths.append(f"/staff/annual-reviews/{review}")
-    return {"demo.officer": paths, "demo.manager": paths}
+        planning = [
+            f"/manager/targets/{today().year}",
+            *(f"/manager/projects/{pid}" for pid in project_ids),
+            f"/manager/projects/{project_ids[0]}/edit",
+            f"/manager/offices/{office_id}",
+        ]
+    return {"demo.officer": paths, "demo.manager": [*paths, *planning]}
 
 
 @pytest.fixture
@@ -211,12 +242,20 @@ def violations(page) -> list[str]:
 def test_public_and_resident_pages(server, axe_page, locale, phone):
     page = axe_page(locale, phone)
     found = []
-    for path in PUBLIC:
+    with portal_app(server).app_context():
+        from portal.extensions import db
+        from portal.housing.models import Estate
+
+        estate = db.session.scalars(sa.select(Estate.code).order_by(Estate.id).limit(1)).one()
+    for path in [*PUBLIC, f"/housing/{estate}"]:
         page.goto(server["url"] + path)
         found += violations(page)
     page.goto(server["url"] + "/")
     page.locator("form[action='/care-mode'] button").click()  # large-text mode
     found += violations(page)
+    for path in ("/programmes", "/self-check", "/housing", "/contacts"):
+        page.goto(server["url"] + path)
+        found += violations(page)
     sign_in(page, server, "13807730005")
     for path in RESIDENT:
         found += visit(page, server, path)

@@ -411,12 +411,16 @@ def test_the_workbench_counts_an_officers_work(officer, district, db):
 
     body = page(browser.get("/staff/"))
 
-    def count(label: str) -> int:
-        found = re.search(r'<span class="count">(\d+)</span>\s*' + re.escape(label), body)
-        assert found, label
-        return int(found.group(1))
+    def count(queue: str) -> tuple[int, int]:
+        """The queue's row of the workbench's summary: how many wait, how many overdue."""
+        found = re.search(
+            rf'href="#queue-{queue}">[^<]+</a></th>\s*'
+            r'<td class="num">(\d+)</td>\s*<td class="num">(\d+)</td>',
+            body,
+        )
+        assert found, queue
+        return int(found.group(1)), int(found.group(2))
 
-    assert count("applications awaiting your decision") == 2
-    assert count("applications past their deadline") == 1
-    assert count("documents awaited from applicants") == 1
-    assert count("spot checks open") == 1
+    assert count("applications") == (2, 1)  # awaiting the decision, one past its deadline
+    assert count("supplements") == (1, 0)
+    assert count("spot_checks") == (1, 0)
