@@ -6,9 +6,8 @@ Create Date: 2026-11-22 02:58:06.241312
 
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = "70e3243e7a54"

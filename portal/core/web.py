@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, jsonify, render_template, request
@@ -9,7 +10,7 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
-from portal.core.errors import PortalError, TooManyAttempts
+from portal.core.errors import PortalError, TooManyAttempts, ValidationFailed
 from portal.core.i18n import lazy_gettext as _l
 from portal.extensions import db
 
@@ -182,7 +183,31 @@ def discard_failed_work(exc: PortalError) -> None:
         db.session.rollback()
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    return False
+
+
+def refuse_nul_characters() -> None:
+    """No text a person or a machine sends may hold the NUL character: no database stores it
+    (PostgreSQL refuses it) and no form needs it. Files uploaded are not text and are not
+    looked at."""
+    sent = [request.path, *request.args.values()]
+    if request.is_json:
+        sent.append(request.get_json(silent=True))
+    elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        sent.extend(v for _k, values in request.form.lists() for v in values)
+    if any(_holds_nul(v) for v in sent):
+        raise ValidationFailed(_l("Text may not contain the NUL character."))
+
+
 def register(app: Flask) -> None:
+    app.before_request(refuse_nul_characters)
     app.register_error_handler(HTTPException, handle_http_error)
     app.register_error_handler(PortalError, handle_portal_error)
     app.register_error_handler(Exception, handle_unexpected)

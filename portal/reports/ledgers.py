@@ -17,7 +17,7 @@ for these kinds and the monitoring report's (``portal.reports.assessment``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Any
 
@@ -101,6 +101,18 @@ def _batches(params: dict[str, Any], export: Export) -> Iterator[list[tuple[Proj
         db.session.commit()  # progress the owner's page can see
 
 
+def _numbered(
+    params: dict[str, Any], export: Export, cells: Callable[[Project, str], list[Any]]
+) -> Iterator[list[Any]]:
+    """A line per project of the year: its sequence number, then ``cells(project,
+    district name)``."""
+    n = 0
+    for batch in _batches(params, export):
+        for p, district in batch:
+            n += 1
+            yield [n, *cells(p, district)]
+
+
 # --- 项目清单 --------------------------------------------------------------------------------
 
 PROJECT_LIST_HEADER = (
@@ -120,26 +132,25 @@ PROJECT_LIST_HEADER = (
 )
 
 
+def _project_list_cells(p: Project, district: str) -> list[Any]:
+    return [
+        p.name,
+        p.address,
+        district,
+        str(p.kind.label),
+        p.units,
+        p.floor_area,
+        p.investment,
+        day_cell(p.start_by),
+        day_cell(p.started_on),
+        day_cell(p.complete_by),
+        p.certificate or "",
+        p.remarks or "",
+    ]
+
+
 def _project_list_rows(params: dict[str, Any], export: Export) -> Iterator[list[Any]]:
-    n = 0
-    for batch in _batches(params, export):
-        for p, district in batch:
-            n += 1
-            yield [
-                n,
-                p.name,
-                p.address,
-                district,
-                str(p.kind.label),
-                p.units,
-                p.floor_area,
-                p.investment,
-                day_cell(p.start_by),
-                day_cell(p.started_on),
-                day_cell(p.complete_by),
-                p.certificate or "",
-                p.remarks or "",
-            ]
+    return _numbered(params, export, _project_list_cells)
 
 
 # --- 目标清单 --------------------------------------------------------------------------------
@@ -174,20 +185,19 @@ RESPONSIBILITY_HEADER = (
 )
 
 
+def _responsibility_cells(p: Project, _district: str) -> list[Any]:
+    return [
+        p.name,
+        p.address,
+        p.responsible_unit,
+        p.responsible_person,
+        p.implementer,
+        p.remarks or "",
+    ]
+
+
 def _responsibility_rows(params: dict[str, Any], export: Export) -> Iterator[list[Any]]:
-    n = 0
-    for batch in _batches(params, export):
-        for p, _district in batch:
-            n += 1
-            yield [
-                n,
-                p.name,
-                p.address,
-                p.responsible_unit,
-                p.responsible_person,
-                p.implementer,
-                p.remarks or "",
-            ]
+    return _numbered(params, export, _responsibility_cells)
 
 
 # --- 项目建设进度台账 -------------------------------------------------------------------------

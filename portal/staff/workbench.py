@@ -17,7 +17,7 @@ Credit objections and repair requests are not here: managers decide them
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -145,18 +145,16 @@ def _urgent_first(deadline) -> tuple:
     return (sa.case((deadline.is_(None), 1), else_=0), deadline)
 
 
-def _aggregate(inner: sa.Subquery, today: date) -> _Totals:
-    """Count, overdue count and earliest deadline of ``inner`` (a subquery with a
-    ``deadline`` column)."""
-    return _totals(
-        db.session.execute(
-            sa.select(
-                sa.func.count(),
-                sa.func.count(sa.case((_late(inner.c.deadline, today), 1))),
-                sa.func.min(inner.c.deadline),
-            ).select_from(inner)
-        ).one()
-    )
+def _tallies(deadline, late) -> sa.Select:
+    """A queue's totals: how many, how many ``late``, the earliest ``deadline``. The caller
+    adds the FROM and WHERE."""
+    return sa.select(sa.func.count(), sa.func.count(sa.case((late, 1))), sa.func.min(deadline))
+
+
+def _aggregate(inner: sa.Subquery, today: date) -> sa.Select:
+    """The totals of ``inner`` (a subquery with a ``deadline`` column): count, overdue count
+    and earliest deadline."""
+    return _tallies(inner.c.deadline, _late(inner.c.deadline, today)).select_from(inner)
 
 
 class _Builder:
@@ -193,6 +191,38 @@ class _Builder:
             args=dict(args),
         )
 
+    def _read(self, totals: sa.Select, rows: sa.Select) -> tuple[_Totals, Sequence[sa.Row]]:
+        """A queue's totals (one row of ``_tallies``), then its ``SHOWN`` first rows (``rows``
+        comes ordered, most urgent first)."""
+        counted = _totals(db.session.execute(totals).one())
+        return counted, db.session.execute(rows.limit(SHOWN)).all()
+
+    def _queue(
+        self,
+        totals: _Totals,
+        rows: Sequence[sa.Row],
+        item: Callable[[sa.Row], Item],
+        *,
+        key: str,
+        title,
+        hint,
+        empty,
+        links: tuple[Link, ...],
+    ) -> Queue:
+        """The queue ``key`` from its totals and its first rows, each made an ``Item`` by
+        ``item``."""
+        return Queue(
+            key=key,
+            title=title,
+            hint=hint,
+            empty=empty,
+            count=totals.count,
+            overdue=totals.overdue,
+            next_deadline=totals.next_deadline,
+            links=links,
+            items=[item(r) for r in rows],
+        )
+
     # --- applications awaiting the officer's decision ----------------------------------------
 
     def applications(self) -> Queue:
@@ -201,16 +231,8 @@ class _Builder:
             Application.status.in_(applications.DECIDABLE),
         )
         deadline = Application.decide_by
-        totals = _totals(
-            db.session.execute(
-                sa.select(
-                    sa.func.count(),
-                    sa.func.count(sa.case((_late(deadline, self.today), 1))),
-                    sa.func.min(deadline),
-                ).where(*where)
-            ).one()
-        )
-        rows = db.session.execute(
+        totals, rows = self._read(
+            _tallies(deadline, _late(deadline, self.today)).where(*where),
             sa.select(
                 Application.id,
                 Application.reference,
@@ -220,10 +242,24 @@ class _Builder:
                 deadline,
             )
             .where(*where)
-            .order_by(*_urgent_first(deadline), Application.id)
-            .limit(SHOWN)
-        ).all()
-        return Queue(
+            .order_by(*_urgent_first(deadline), Application.id),
+        )
+
+        def item(r) -> Item:
+            return self.item(
+                reference=r.reference,
+                label=r.status.label,
+                note=str(r.programme.label),
+                district_id=r.district_id,
+                deadline=r.decide_by,
+                endpoint="officer.file",
+                args={"app_id": r.id},
+            )
+
+        return self._queue(
+            totals,
+            rows,
+            item,
             key="applications",
             title=_l("Applications awaiting your decision"),
             hint=_l(
@@ -231,22 +267,7 @@ class _Builder:
                 "working days of submission."
             ),
             empty=_l("No application waits for your decision."),
-            count=totals.count,
-            overdue=totals.overdue,
-            next_deadline=totals.next_deadline,
             links=(Link(_l("The work queue"), "officer.queue"),),
-            items=[
-                self.item(
-                    reference=r.reference,
-                    label=r.status.label,
-                    note=str(r.programme.label),
-                    district_id=r.district_id,
-                    deadline=r.decide_by,
-                    endpoint="officer.file",
-                    args={"app_id": r.id},
-                )
-                for r in rows
-            ],
         )
 
     # --- documents awaited from applicants (补正) ------------------------------------------
@@ -257,19 +278,11 @@ class _Builder:
             SupplementRequest.status == SupplementStatus.OPEN,
         )
         deadline = SupplementRequest.deadline
-        totals = _totals(
-            db.session.execute(
-                sa.select(
-                    sa.func.count(),
-                    sa.func.count(sa.case((deadline < self.today, 1))),
-                    sa.func.min(deadline),
-                )
-                .select_from(SupplementRequest)
-                .join(Application, Application.id == SupplementRequest.application_id)
-                .where(*where)
-            ).one()
-        )
-        rows = db.session.execute(
+        totals, rows = self._read(
+            _tallies(deadline, deadline < self.today)
+            .select_from(SupplementRequest)
+            .join(Application, Application.id == SupplementRequest.application_id)
+            .where(*where),
             sa.select(
                 Application.id,
                 Application.reference,
@@ -280,19 +293,30 @@ class _Builder:
             .select_from(SupplementRequest)
             .join(Application, Application.id == SupplementRequest.application_id)
             .where(*where)
-            .order_by(deadline, SupplementRequest.id)
-            .limit(SHOWN)
-        ).all()
-        return Queue(
+            .order_by(deadline, SupplementRequest.id),
+        )
+
+        def item(r) -> Item:
+            return self.item(
+                reference=r.reference,
+                label=_("Document requested"),
+                note=r.document,
+                district_id=r.district_id,
+                deadline=r.deadline,
+                endpoint="officer.file",
+                args={"app_id": r.id, "_anchor": "documents-h"},
+            )
+
+        return self._queue(
+            totals,
+            rows,
+            item,
             key="supplements",
             title=_l("Documents awaited from applicants"),
             hint=_l(
                 "Documents you or a department asked for, by the day the applicant must send them."
             ),
             empty=_l("No document is awaited."),
-            count=totals.count,
-            overdue=totals.overdue,
-            next_deadline=totals.next_deadline,
             links=(
                 Link(
                     _l("Applications waiting for a document"),
@@ -300,18 +324,6 @@ class _Builder:
                     {"status": "supplement"},
                 ),
             ),
-            items=[
-                self.item(
-                    reference=r.reference,
-                    label=_("Document requested"),
-                    note=r.document,
-                    district_id=r.district_id,
-                    deadline=r.deadline,
-                    endpoint="officer.file",
-                    args={"app_id": r.id, "_anchor": "documents-h"},
-                )
-                for r in rows
-            ],
         )
 
     # --- objections: to public notices and to waiting-list suspensions --------------------
@@ -332,23 +344,14 @@ class _Builder:
         # objections to notices: answered within the rule's working days (``respond_by``)
         where = (Objection.status == ObjectionStatus.OPEN, notices.objection_scope(self.user))
         deadline = Objection.respond_by
-        to_notices = _totals(
-            db.session.execute(
-                sa.select(
-                    sa.func.count(),
-                    sa.func.count(sa.case((deadline < self.today, 1))),
-                    sa.func.min(deadline),
-                ).where(*where)
-            ).one()
-        )
-        notice_rows = db.session.execute(
+        to_notices, notice_rows = self._read(
+            _tallies(deadline, deadline < self.today).where(*where),
             sa.select(Objection.id, NoticeEntry.reference, Notice.district_id, deadline)
             .join(NoticeEntry, NoticeEntry.id == Objection.entry_id)
             .join(Notice, Notice.id == NoticeEntry.notice_id)
             .where(*where)
-            .order_by(deadline, Objection.id)
-            .limit(SHOWN)
-        ).all()
+            .order_by(deadline, Objection.id),
+        )
 
         # objections to suspensions: no date is stored; the rule for answering objections
         # (RULES.md: 10 working days) counts from the day the household objected
@@ -359,17 +362,8 @@ class _Builder:
             QueueEntry.objection.is_not(None),
             waitlist.officer_scope(self.user),
         )
-        count, late, first = db.session.execute(
-            sa.select(
-                sa.func.count(),
-                sa.func.count(sa.case((QueueEntry.objected_at < late_before, 1))),
-                sa.func.min(QueueEntry.objected_at),
-            ).where(*where_w)
-        ).one()
-        to_suspensions = _totals(
-            (count, late, self._suspension_deadline(first, days) if first is not None else None)
-        )
-        entry_rows = db.session.execute(
+        objected, entry_rows = self._read(
+            _tallies(QueueEntry.objected_at, QueueEntry.objected_at < late_before).where(*where_w),
             sa.select(
                 QueueEntry.id,
                 Application.reference,
@@ -378,9 +372,14 @@ class _Builder:
             )
             .join(Application, Application.id == QueueEntry.application_id)
             .where(*where_w)
-            .order_by(QueueEntry.objected_at, QueueEntry.id)
-            .limit(SHOWN)
-        ).all()
+            .order_by(QueueEntry.objected_at, QueueEntry.id),
+        )
+        first = objected.next_deadline  # the first day objected, not yet a deadline
+        to_suspensions = _Totals(
+            objected.count,
+            objected.overdue,
+            self._suspension_deadline(first, days) if first is not None else None,
+        )
 
         items = [
             self.item(
@@ -467,11 +466,26 @@ class _Builder:
             )
             .subquery()
         )
-        totals = _aggregate(inner, self.today)
-        rows = db.session.execute(
-            sa.select(inner).order_by(*_urgent_first(inner.c.deadline), inner.c.id).limit(SHOWN)
-        ).all()
-        return Queue(
+        totals, rows = self._read(
+            _aggregate(inner, self.today),
+            sa.select(inner).order_by(*_urgent_first(inner.c.deadline), inner.c.id),
+        )
+
+        def item(r) -> Item:
+            return self.item(
+                reference=r.reference,
+                label=ROUND_ACTIONS[r.status],
+                note=r.title,
+                district_id=r.district_id,
+                deadline=r.deadline,
+                endpoint="counter.show" if r.status is RoundStatus.CHOOSING else "rounds.show",
+                args={"round_id": r.id},
+            )
+
+        return self._queue(
+            totals,
+            rows,
+            item,
             key="rounds",
             title=_l("Allocation rounds needing a step"),
             hint=_l(
@@ -479,22 +493,7 @@ class _Builder:
                 "by the earliest day a household must answer."
             ),
             empty=_l("No allocation round needs a step from you."),
-            count=totals.count,
-            overdue=totals.overdue,
-            next_deadline=totals.next_deadline,
             links=(Link(_l("Allocation rounds"), "rounds.index"),),
-            items=[
-                self.item(
-                    reference=r.reference,
-                    label=ROUND_ACTIONS[r.status],
-                    note=r.title,
-                    district_id=r.district_id,
-                    deadline=r.deadline,
-                    endpoint="counter.show" if r.status is RoundStatus.CHOOSING else "rounds.show",
-                    args={"round_id": r.id},
-                )
-                for r in rows
-            ],
         )
 
     # --- annual reviews awaiting the decision, and answered renewals ---------------------
@@ -512,16 +511,8 @@ class _Builder:
             ),
         )
         deadline = Review.due_on
-        totals = _totals(
-            db.session.execute(
-                sa.select(
-                    sa.func.count(),
-                    sa.func.count(sa.case((deadline < self.today, 1))),
-                    sa.func.min(deadline),
-                ).where(*where)
-            ).one()
-        )
-        rows = db.session.execute(
+        totals, rows = self._read(
+            _tallies(deadline, deadline < self.today).where(*where),
             sa.select(
                 Review.id,
                 Review.reference,
@@ -532,10 +523,28 @@ class _Builder:
                 sa.case((is_renewal, True), else_=False).label("renewal"),
             )
             .where(*where)
-            .order_by(deadline, Review.id)
-            .limit(SHOWN)
-        ).all()
-        return Queue(
+            .order_by(deadline, Review.id),
+        )
+
+        def item(r) -> Item:
+            return self.item(
+                reference=r.reference,
+                label=r.kind.label,
+                note=str(
+                    RenewalStatus.REVIEWING.label
+                    if r.renewal and r.status is ReviewStatus.OPEN
+                    else r.status.label
+                ),
+                district_id=r.district_id,
+                deadline=r.due_on,
+                endpoint="annual_reviews.review",
+                args={"review_id": r.id},
+            )
+
+        return self._queue(
+            totals,
+            rows,
+            item,
             key="reviews",
             title=_l("Annual reviews and renewals to decide"),
             hint=_l(
@@ -543,29 +552,10 @@ class _Builder:
                 "answered that they want to renew, by the day they are to be decided by."
             ),
             empty=_l("No review waits for your decision."),
-            count=totals.count,
-            overdue=totals.overdue,
-            next_deadline=totals.next_deadline,
             links=(
                 Link(_l("Annual reviews"), "annual_reviews.index"),
                 Link(_l("Lease renewals"), "annual_reviews.renewal_list"),
             ),
-            items=[
-                self.item(
-                    reference=r.reference,
-                    label=r.kind.label,
-                    note=str(
-                        RenewalStatus.REVIEWING.label
-                        if r.renewal and r.status is ReviewStatus.OPEN
-                        else r.status.label
-                    ),
-                    district_id=r.district_id,
-                    deadline=r.due_on,
-                    endpoint="annual_reviews.review",
-                    args={"review_id": r.id},
-                )
-                for r in rows
-            ],
         )
 
     # --- exit cases ---------------------------------------------------------------------------
@@ -578,14 +568,8 @@ class _Builder:
         )
         late = sa.or_(ExitCase.status == ExitStatus.OVERDUE, _late(deadline, self.today))
         where = (ExitCase.district_id.in_(self.district_ids), ExitCase.status.in_(OPEN_EXITS))
-        totals = _totals(
-            db.session.execute(
-                sa.select(
-                    sa.func.count(), sa.func.count(sa.case((late, 1))), sa.func.min(deadline)
-                ).where(*where)
-            ).one()
-        )
-        rows = db.session.execute(
+        totals, rows = self._read(
+            _tallies(deadline, late).where(*where),
             sa.select(
                 ExitCase.id,
                 ExitCase.reference,
@@ -597,10 +581,25 @@ class _Builder:
             )
             .join(Lease, Lease.id == ExitCase.lease_id)
             .where(*where)
-            .order_by(*_urgent_first(deadline), ExitCase.id)
-            .limit(SHOWN)
-        ).all()
-        return Queue(
+            .order_by(*_urgent_first(deadline), ExitCase.id),
+        )
+
+        def item(r) -> Item:
+            return self.item(
+                reference=r.reference,
+                label=EXIT_ACTIONS[r.status],
+                note=_("Lease %(lease)s", lease=r.lease),
+                district_id=r.district_id,
+                deadline=r.deadline,
+                overdue=bool(r.late),
+                endpoint="tenancy.exit_case",
+                args={"case_id": r.id},
+            )
+
+        return self._queue(
+            totals,
+            rows,
+            item,
             key="exits",
             title=_l("Exit cases"),
             hint=_l(
@@ -608,23 +607,7 @@ class _Builder:
                 "after it, and deposits to settle after check-out."
             ),
             empty=_l("No exit case is open."),
-            count=totals.count,
-            overdue=totals.overdue,
-            next_deadline=totals.next_deadline,
             links=(Link(_l("Exit cases"), "tenancy.exit_cases"),),
-            items=[
-                self.item(
-                    reference=r.reference,
-                    label=EXIT_ACTIONS[r.status],
-                    note=_("Lease %(lease)s", lease=r.lease),
-                    district_id=r.district_id,
-                    deadline=r.deadline,
-                    overdue=bool(r.late),
-                    endpoint="tenancy.exit_case",
-                    args={"case_id": r.id},
-                )
-                for r in rows
-            ],
         )
 
     # --- rent arrears -------------------------------------------------------------------------
@@ -649,33 +632,31 @@ class _Builder:
             .where(rent.lease_scope(self.user))
             .subquery()
         )
-        totals = _aggregate(inner, self.today)
-        rows = db.session.execute(
-            sa.select(inner)
-            .order_by(inner.c.deadline, inner.c.months.desc(), inner.c.id)
-            .limit(SHOWN)
-        ).all()
-        return Queue(
+        totals, rows = self._read(
+            _aggregate(inner, self.today),
+            sa.select(inner).order_by(inner.c.deadline, inner.c.months.desc(), inner.c.id),
+        )
+
+        def item(r) -> Item:
+            return self.item(
+                reference=r.reference,
+                label=ngettext("%(num)d month unpaid", "%(num)d months unpaid", int(r.months)),
+                note=_("%(amount)s yuan", amount=rent.from_cents(r.amount)),
+                district_id=r.district_id,
+                deadline=r.deadline,
+                endpoint="tenancy.lease",
+                args={"lease_id": r.id},
+            )
+
+        return self._queue(
+            totals,
+            rows,
+            item,
             key="arrears",
             title=_l("Rent arrears"),
             hint=_l("Leases with rent unpaid after its due day, the oldest unpaid month first."),
             empty=_l("No lease is in arrears."),
-            count=totals.count,
-            overdue=totals.overdue,
-            next_deadline=totals.next_deadline,
             links=(Link(_l("Rent arrears"), "tenancy.arrears"),),
-            items=[
-                self.item(
-                    reference=r.reference,
-                    label=ngettext("%(num)d month unpaid", "%(num)d months unpaid", int(r.months)),
-                    note=_("%(amount)s yuan", amount=rent.from_cents(r.amount)),
-                    district_id=r.district_id,
-                    deadline=r.deadline,
-                    endpoint="tenancy.lease",
-                    args={"lease_id": r.id},
-                )
-                for r in rows
-            ],
         )
 
     # --- spot checks (承诺制 after the fact) ----------------------------------------------------
@@ -696,26 +677,26 @@ class _Builder:
             .order_by(SpotCheck.drawn_at, SpotCheck.id)
             .limit(SHOWN)
         ).all()
-        return Queue(
+
+        def item(r) -> Item:
+            return self.item(
+                reference=r.reference,
+                label=_("Spot check drawn: record its outcome"),
+                district_id=r.district_id,
+                deadline=None,
+                endpoint="officer.file",
+                args={"app_id": r.id, "_anchor": "spot-h"},
+            )
+
+        return self._queue(
+            _Totals(int(count or 0), 0, None),
+            rows,
+            item,
             key="spot_checks",
             title=_l("Spot checks to record"),
             hint=_l("Approved applications drawn for a check of the pledge; no deadline is set."),
             empty=_l("No spot check is open."),
-            count=int(count or 0),
-            overdue=0,
-            next_deadline=None,
             links=(Link(_l("Spot checks"), "officer.spot_checks"),),
-            items=[
-                self.item(
-                    reference=r.reference,
-                    label=_("Spot check drawn: record its outcome"),
-                    district_id=r.district_id,
-                    deadline=None,
-                    endpoint="officer.file",
-                    args={"app_id": r.id, "_anchor": "spot-h"},
-                )
-                for r in rows
-            ],
         )
 
 
